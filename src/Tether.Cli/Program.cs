@@ -1,1 +1,3 @@
-return 0;
+using Tether.Cli;
+
+return Cli.Run(args);

@@ -1,0 +1,425 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Spectre.Console;
+using Tether.Engine;
+using Tether.Linux;
+
+namespace Tether.Cli;
+
+/// <summary>
+/// The <c>tether</c> command line: flags and output modelled on <c>docker network</c> and <c>docker run</c>.
+/// A thin front end: parses, calls the engine, prints. Errors print one line <c>tether: MESSAGE</c> and exit 1
+/// (2 for usage errors).
+/// </summary>
+static class Cli
+{
+    static readonly Option<string> StateDir = new("--state-dir")
+    {
+        Description = "State directory (SQLite file); env TETHER_STATE_DIR", Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TETHER_STATE_DIR") is { Length: > 0 } v ? v : "/var/lib/tether",
+    };
+    static readonly Option<string> RunDir = new("--run-dir")
+    {
+        Description = "Run-time directory (namespace bind mounts, logs); env TETHER_RUN_DIR", Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TETHER_RUN_DIR") is { Length: > 0 } v ? v : "/run/tether",
+    };
+
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("Tether: container networking for Linux (networks, IPAM, sandboxes, NAT, published ports)");
+        root.Options.Add(StateDir);
+        root.Options.Add(RunDir);
+        root.Subcommands.Add(NetworkCommand());
+        root.Subcommands.Add(CreateCommand());
+        root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(ExecCommand());
+        root.Subcommands.Add(LsCommand());
+        root.Subcommands.Add(InspectCommand());
+        root.Subcommands.Add(PortCommand());
+        root.Subcommands.Add(RmCommand());
+        root.Subcommands.Add(ExecInCommand());
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"tether: {parsed.Errors[0].Message} (see tether --help)");
+            return 2;
+        }
+        try
+        {
+            return parsed.Invoke();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
+            return 1;
+        }
+    }
+
+    static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+
+    static TetherEngine Engine(ParseResult p) =>
+        new(new TetherPaths(Path.GetFullPath(p.GetValue(StateDir)!), Path.GetFullPath(p.GetValue(RunDir)!)));
+
+    static Option<string> FormatOption() => new("--format") { Description = "Output format: table or json", DefaultValueFactory = _ => "table" };
+
+    static bool IsJson(ParseResult p, Option<string> format) => p.GetValue(format) switch
+    {
+        "json" or "{{json .}}" => true,
+        "table" => false,
+        var other => throw new TetherException($"unknown format \"{other}\" (use table or json)"),
+    };
+
+    static IAnsiConsole Out()
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 400;
+        return console;
+    }
+
+    static void PrintTable(string[] headers, IEnumerable<string[]> rows)
+    {
+        var table = new Table().NoBorder().HideRowSeparators();
+        table.Border = TableBorder.None;
+        foreach (var h in headers) table.AddColumn(new TableColumn(Markup.Escape(h)).PadLeft(0).PadRight(3));
+        foreach (var r in rows) table.AddRow(r.Select(c => new Text(c)).ToArray());
+        Out().Write(table);
+    }
+
+    // ---------------------------------------------------------------- network
+
+    static Command NetworkCommand()
+    {
+        var cmd = new Command("network", "Manage networks");
+
+        {
+            var driver = new Option<string>("--driver", "-d") { Description = "Driver (bridge)", DefaultValueFactory = _ => "bridge" };
+            var subnet = new Option<string?>("--subnet") { Description = "Subnet in CIDR form, e.g. 10.10.0.0/24" };
+            var gateway = new Option<string?>("--gateway") { Description = "Gateway address inside the subnet" };
+            var ipRange = new Option<string?>("--ip-range") { Description = "Lease addresses from this sub-range (CIDR)" };
+            var @internal = new Option<bool>("--internal") { Description = "No access to anything outside the network" };
+            var opts = new Option<string[]>("--opt", "-o") { Description = "Driver option key=value (bridge.name, mtu)", AllowMultipleArgumentsPerToken = false };
+            var name = new Argument<string>("NAME");
+            var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, opts, name };
+            create.SetAction(p =>
+            {
+                var options = new Dictionary<string, string>();
+                foreach (var o in p.GetValue(opts) ?? [])
+                {
+                    var eq = o.IndexOf('=');
+                    if (eq <= 0) throw new TetherException($"invalid option \"{o}\": expected key=value");
+                    options[o[..eq]] = o[(eq + 1)..];
+                }
+                using var engine = Engine(p);
+                var n = engine.CreateNetwork(new NetworkCreateRequest(p.GetValue(name)!, p.GetValue(driver)!, p.GetValue(subnet),
+                    p.GetValue(gateway), p.GetValue(ipRange), p.GetValue(@internal), options));
+                Console.WriteLine(n.Id);
+                return 0;
+            });
+            cmd.Subcommands.Add(create);
+        }
+        {
+            var format = FormatOption();
+            var quiet = new Option<bool>("--quiet", "-q") { Description = "Only network IDs" };
+            var ls = new Command("ls", "List networks") { format, quiet };
+            ls.Aliases.Add("list");
+            ls.SetAction(p =>
+            {
+                using var engine = Engine(p);
+                var networks = engine.Networks();
+                if (IsJson(p, format))
+                    Console.WriteLine(JsonSerializer.Serialize(networks.Select(n => Views.Network(n, engine.NetworkEndpoints(n))).ToList(), ViewJson.Default.ListNetworkView));
+                else if (p.GetValue(quiet))
+                    foreach (var n in networks) Console.WriteLine(n.Id[..12]);
+                else
+                    PrintTable(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], networks.Select(n => new[] { n.Id[..12], n.Name, n.Driver, "local" }));
+                return 0;
+            });
+            cmd.Subcommands.Add(ls);
+        }
+        {
+            var format = new Option<string>("--format") { Description = "Output format: json", DefaultValueFactory = _ => "json" };
+            var names = new Argument<string[]>("NETWORK") { Arity = ArgumentArity.OneOrMore };
+            var inspect = new Command("inspect", "Show networks in detail (JSON)") { format, names };
+            inspect.SetAction(p =>
+            {
+                if (p.GetValue(format) is not ("json" or "{{json .}}")) throw new TetherException($"unknown format \"{p.GetValue(format)}\" (use json)");
+                using var engine = Engine(p);
+                var views = p.GetValue(names)!.Select(x => engine.GetNetwork(x)).Select(n => Views.Network(n, engine.NetworkEndpoints(n))).ToList();
+                Console.WriteLine(JsonSerializer.Serialize(views, ViewJson.Default.ListNetworkView));
+                return 0;
+            });
+            cmd.Subcommands.Add(inspect);
+        }
+        {
+            var force = new Option<bool>("--force", "-f") { Description = "Do not fail when the network does not exist" };
+            var names = new Argument<string[]>("NETWORK") { Arity = ArgumentArity.OneOrMore };
+            var rm = new Command("rm", "Remove networks") { force, names };
+            rm.Aliases.Add("remove");
+            rm.SetAction(p =>
+            {
+                using var engine = Engine(p);
+                var failed = 0;
+                foreach (var n in p.GetValue(names)!)
+                {
+                    try
+                    {
+                        if (engine.RemoveNetwork(n)) Console.WriteLine(n);
+                        else if (!p.GetValue(force)) throw new TetherException($"network {n} not found");
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
+                        failed++;
+                    }
+                }
+                return failed == 0 ? 0 : 1;
+            });
+            cmd.Subcommands.Add(rm);
+        }
+        {
+            var force = new Option<bool>("--force", "-f") { Description = "Do not prompt (tether never prompts)" };
+            var prune = new Command("prune", "Remove all networks without endpoints") { force };
+            prune.SetAction(p =>
+            {
+                using var engine = Engine(p);
+                var removed = engine.PruneNetworks();
+                if (removed.Count > 0)
+                {
+                    Console.WriteLine("Deleted Networks:");
+                    foreach (var n in removed) Console.WriteLine(n);
+                }
+                return 0;
+            });
+            cmd.Subcommands.Add(prune);
+        }
+        {
+            var ip = new Option<string?>("--ip") { Description = "IPv4 address for the endpoint" };
+            var alias = new Option<string[]>("--alias") { Description = "Network-scoped alias" };
+            var network = new Argument<string>("NETWORK");
+            var sandbox = new Argument<string>("SANDBOX");
+            var connect = new Command("connect", "Connect a sandbox to a network") { ip, alias, network, sandbox };
+            connect.SetAction(p =>
+            {
+                using var engine = Engine(p);
+                engine.Connect(p.GetValue(sandbox)!, new AttachRequest(p.GetValue(network)!, p.GetValue(ip), p.GetValue(alias) ?? [], []));
+                return 0;
+            });
+            cmd.Subcommands.Add(connect);
+        }
+        {
+            var network = new Argument<string>("NETWORK");
+            var sandbox = new Argument<string>("SANDBOX");
+            var disconnect = new Command("disconnect", "Disconnect a sandbox from a network") { network, sandbox };
+            disconnect.SetAction(p =>
+            {
+                using var engine = Engine(p);
+                engine.Disconnect(p.GetValue(network)!, p.GetValue(sandbox)!);
+                return 0;
+            });
+            cmd.Subcommands.Add(disconnect);
+        }
+        return cmd;
+    }
+
+    // ---------------------------------------------------------------- sandboxes
+
+    sealed record AttachOptions(Option<string> Name, Option<string> Network, Option<string?> Ip, Option<string[]> Publish, Option<string[]> Alias)
+    {
+        public static AttachOptions Make() => new(
+            new Option<string>("--name") { Description = "Sandbox name", Required = true },
+            new Option<string>("--network") { Description = "Network to connect to (default: bridge)", DefaultValueFactory = _ => TetherEngine.DefaultNetwork },
+            new Option<string?>("--ip") { Description = "IPv4 address on that network" },
+            new Option<string[]>("--publish", "-p") { Description = "Publish ports: [hostIP:]hostPort[-end]:containerPort[-end][/tcp|udp]" },
+            new Option<string[]>("--alias") { Description = "Network-scoped alias" });
+
+        public void AddTo(Command c) { c.Options.Add(Name); c.Options.Add(Network); c.Options.Add(Ip); c.Options.Add(Publish); c.Options.Add(Alias); }
+
+        public AttachRequest Request(ParseResult p) => new(p.GetValue(Network)!, p.GetValue(Ip), p.GetValue(Alias) ?? [],
+            (p.GetValue(Publish) ?? []).SelectMany(PortSpec.Parse).ToList());
+    }
+
+    static Command CreateCommand()
+    {
+        var o = AttachOptions.Make();
+        var create = new Command("create", "Create a sandbox (network namespace) attached to a network");
+        o.AddTo(create);
+        create.SetAction(p =>
+        {
+            var request = o.Request(p);
+            using var engine = Engine(p);
+            Console.WriteLine(engine.CreateSandbox(p.GetValue(o.Name)!, request).Id);
+            return 0;
+        });
+        return create;
+    }
+
+    static Command RunCommand()
+    {
+        var o = AttachOptions.Make();
+        var detach = new Option<bool>("--detach", "-d") { Description = "Run in the background and print the sandbox ID" };
+        var rm = new Option<bool>("--rm") { Description = "Remove the sandbox when the command exits" };
+        var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore, Description = "Command and arguments, after --" };
+        var run = new Command("run", "Create a sandbox and run a command inside it") { detach, rm, command };
+        o.AddTo(run);
+        run.SetAction(p =>
+        {
+            if (p.GetValue(detach) && p.GetValue(rm)) throw new TetherException("--rm and -d cannot be combined");
+            var request = o.Request(p);
+            using var engine = Engine(p);
+            var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
+            string? log = null;
+            if (p.GetValue(detach))
+            {
+                Directory.CreateDirectory(engine.Paths.LogDir);
+                log = Path.Combine(engine.Paths.LogDir, sandbox.Name + ".log");
+            }
+            Process child;
+            try { child = StartInside(sandbox.NsPath, p.GetValue(command)!, log); }
+            catch
+            {
+                engine.RemoveSandbox(sandbox.Id, force: true);
+                throw;
+            }
+            engine.SetPid(sandbox, child.Id);
+            if (log is not null)
+            {
+                Console.WriteLine(sandbox.Id);
+                return 0;
+            }
+            using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true))
+            using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => c.Cancel = true))
+                child.WaitForExit();
+            if (p.GetValue(rm)) engine.RemoveSandbox(sandbox.Id, force: true);
+            return child.ExitCode;
+        });
+        return run;
+    }
+
+    /// <summary>Starts COMMAND inside the sandbox through the hidden <c>__exec-in</c> helper (this same binary).</summary>
+    static Process StartInside(string nsPath, string[] command, string? log)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
+        psi.ArgumentList.Add("__exec-in");
+        if (log is not null) { psi.ArgumentList.Add("--log"); psi.ArgumentList.Add(log); }
+        psi.ArgumentList.Add(nsPath);
+        psi.ArgumentList.Add("--");
+        foreach (var a in command) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    static Command ExecInCommand()
+    {
+        var log = new Option<string?>("--log");
+        var ns = new Argument<string>("NSPATH");
+        var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore };
+        var c = new Command("__exec-in", "internal: exec COMMAND inside a namespace") { log, ns, command };
+        c.Hidden = true;
+        c.SetAction(p =>
+        {
+            var logFile = p.GetValue(log);
+            NetNs.ExecInside(p.GetValue(ns)!, p.GetValue(command)!, logFile, newSession: logFile is not null);
+            return 127;
+        });
+        return c;
+    }
+
+    static Command ExecCommand()
+    {
+        var name = new Argument<string>("SANDBOX");
+        var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore, Description = "Command and arguments, after --" };
+        var exec = new Command("exec", "Run a command inside an existing sandbox") { name, command };
+        exec.SetAction(p =>
+        {
+            string nsPath;
+            using (var engine = Engine(p)) nsPath = engine.GetSandbox(p.GetValue(name)!).NsPath;
+            if (!NetNs.Exists(nsPath)) throw new TetherException($"namespace of sandbox {p.GetValue(name)} is gone ({nsPath})");
+            NetNs.ExecInside(nsPath, p.GetValue(command)!, null, newSession: false);
+            return 127;
+        });
+        return exec;
+    }
+
+    static Command LsCommand()
+    {
+        var format = FormatOption();
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only sandbox IDs" };
+        var ls = new Command("ls", "List sandboxes") { format, quiet };
+        ls.Aliases.Add("ps");
+        ls.SetAction(p =>
+        {
+            using var engine = Engine(p);
+            var all = engine.AllDetails();
+            if (IsJson(p, format))
+                Console.WriteLine(JsonSerializer.Serialize(all.Select(Views.Summary).ToList(), ViewJson.Default.ListSandboxSummaryView));
+            else if (p.GetValue(quiet))
+                foreach (var d in all) Console.WriteLine(d.Sandbox.Id[..12]);
+            else
+                PrintTable(["SANDBOX ID", "NAME", "STATUS", "NETWORKS", "IP ADDRESSES", "PORTS"], all.Select(Views.Summary).Select(v => new[]
+                {
+                    v.Id[..12], v.Name, v.Status, string.Join(",", v.Networks), string.Join(",", v.IPAddresses), string.Join(", ", v.Ports),
+                }));
+            return 0;
+        });
+        return ls;
+    }
+
+    static Command InspectCommand()
+    {
+        var format = new Option<string>("--format") { Description = "Output format: json", DefaultValueFactory = _ => "json" };
+        var names = new Argument<string[]>("SANDBOX") { Arity = ArgumentArity.OneOrMore };
+        var inspect = new Command("inspect", "Show sandboxes in detail (JSON, shaped like docker inspect)") { format, names };
+        inspect.SetAction(p =>
+        {
+            if (p.GetValue(format) is not ("json" or "{{json .}}")) throw new TetherException($"unknown format \"{p.GetValue(format)}\" (use json)");
+            using var engine = Engine(p);
+            var views = p.GetValue(names)!.Select(engine.GetSandbox).Select(engine.Details).Select(Views.Sandbox).ToList();
+            Console.WriteLine(JsonSerializer.Serialize(views, ViewJson.Default.ListSandboxView));
+            return 0;
+        });
+        return inspect;
+    }
+
+    static Command PortCommand()
+    {
+        var name = new Argument<string>("SANDBOX");
+        var port = new Command("port", "List a sandbox's published ports") { name };
+        port.SetAction(p =>
+        {
+            using var engine = Engine(p);
+            foreach (var b in engine.Details(engine.GetSandbox(p.GetValue(name)!)).Endpoints.SelectMany(e => e.Ports))
+                Console.WriteLine(Views.PortLine(b));
+            return 0;
+        });
+        return port;
+    }
+
+    static Command RmCommand()
+    {
+        var force = new Option<bool>("--force", "-f") { Description = "Kill the processes inside first; succeed when the sandbox does not exist" };
+        var names = new Argument<string[]>("SANDBOX") { Arity = ArgumentArity.OneOrMore };
+        var rm = new Command("rm", "Remove sandboxes") { force, names };
+        rm.SetAction(p =>
+        {
+            using var engine = Engine(p);
+            var failed = 0;
+            foreach (var n in p.GetValue(names)!)
+            {
+                try
+                {
+                    if (engine.RemoveSandbox(n, p.GetValue(force))) Console.WriteLine(n);
+                    else if (!p.GetValue(force)) throw new TetherException($"no such sandbox: {n}");
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
+                    failed++;
+                }
+            }
+            return failed == 0 ? 0 : 1;
+        });
+        return rm;
+    }
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Net;
+using Tether.Engine;
+using Tether.Firewall;
+using Tether.Linux;
+using Tether.State;
+
+namespace Tether.Drivers.Bridge;
+
+/// <summary>
+/// The <c>bridge</c> driver: one Linux bridge per network holding the gateway address, one veth pair per endpoint
+/// (host end enslaved to the bridge, peer created directly in the sandbox), NAT and published ports in nftables.
+/// Options: <c>bridge.name</c> (or docker's <c>com.docker.network.bridge.name</c>), <c>mtu</c> (or
+/// <c>com.docker.network.driver.mtu</c>), in bytes, 68..65535 (IPv4 minimum MTU, RFC 791).
+/// </summary>
+public sealed class BridgeDriver(HostKernel host) : INetworkDriver
+{
+    /// <summary>Bridge of the default network <c>bridge</c>.</summary>
+    public const string DefaultBridgeName = "tether0";
+    static readonly string[] NameKeys = ["bridge.name", "com.docker.network.bridge.name"];
+    static readonly string[] MtuKeys = ["mtu", "com.docker.network.driver.mtu"];
+
+    public string Name => "bridge";
+
+    public NetworkRecord Prepare(NetworkRecord network, IReadOnlyList<NetworkRecord> existing)
+    {
+        foreach (var key in network.Options.Keys)
+            if (!NameKeys.Contains(key) && !MtuKeys.Contains(key))
+                throw new TetherException($"unknown option \"{key}\" for driver bridge (known: bridge.name, mtu)");
+
+        var bridge = Option(network, NameKeys)
+                     ?? (network.Name == "bridge" ? DefaultBridgeName : "tb-" + network.Id[..12]);
+        try { InterfaceName.Validate(bridge); }
+        catch (ArgumentException e) { throw new TetherException($"invalid bridge name: {e.Message}"); }
+        if (existing.Any(n => n.Bridge == bridge) || host.Netlink.FindLink(bridge) is not null)
+            throw new TetherException($"bridge name \"{bridge}\" is already in use");
+
+        var mtuText = Option(network, MtuKeys);
+        int mtu;
+        if (mtuText is null) mtu = host.DefaultRouteMtu();
+        else if (!int.TryParse(mtuText, NumberStyles.None, CultureInfo.InvariantCulture, out mtu) || mtu < 68 || mtu > 65535)
+            throw new TetherException($"invalid mtu \"{mtuText}\": must be a number from 68 to 65535");
+
+        return network with { Bridge = bridge, Mtu = mtu };
+    }
+
+    public void CreateNetwork(NetworkRecord network, UndoLog undo)
+    {
+        var nl = host.Netlink;
+        var bridge = nl.CreateBridge(network.Bridge!, network.Mtu);
+        undo.Add($"bridge {bridge.Name}", () => nl.DeleteLink(bridge.Name));
+        foreach (var s in network.Subnets)
+        {
+            var subnet = IPNetwork.Parse(s.Subnet);
+            nl.AddAddress(bridge.Index, IPAddress.Parse(s.Gateway), subnet.PrefixLength);
+        }
+        nl.SetUp(bridge.Index);
+        Sysctl.Write("net.ipv4.ip_forward", "1");
+        // Lets host-originated connections to 127.0.0.1:PORT be DNATed out through the bridge.
+        Sysctl.Write($"net.ipv4.conf.{bridge.Name}.route_localnet", "1");
+        var fw = FirewallNetworks(network);
+        host.Firewall.Apply(new FirewallChange(fw, [], [], []));
+        undo.Add($"firewall sets of {bridge.Name}", () => host.Firewall.Apply(new FirewallChange([], fw, [], [])));
+    }
+
+    public void DeleteNetwork(NetworkRecord network)
+    {
+        var errors = new List<string>();
+        Try(errors, () => host.Firewall.Apply(new FirewallChange([], FirewallNetworks(network), [], [])));
+        Try(errors, () => host.Netlink.DeleteLink(network.Bridge!));
+        if (errors.Count > 0) throw new TetherException($"removing network {network.Name}: {string.Join("; ", errors)}");
+    }
+
+    public string CreateEndpoint(NetworkRecord network, EndpointSpec ep, UndoLog undo)
+    {
+        var nl = host.Netlink;
+        var bridge = nl.FindLink(network.Bridge!) ?? throw new TetherException($"bridge {network.Bridge} of network {network.Name} is missing; run tether reconcile");
+        using (var ns = NetNs.Open(ep.Sandbox.NsPath))
+        {
+            var veth = nl.CreateVeth(ep.HostIfName, network.Mtu, ep.IfName, ns);
+            undo.Add($"veth {ep.HostIfName}", () => nl.DeleteLink(ep.HostIfName));
+            nl.SetMaster(veth.Index, bridge.Index);
+            nl.SetHairpin(veth.Index, true);
+            nl.SetUp(veth.Index);
+        }
+        string mac;
+        using (var inside = RtNetlink.OpenIn(ep.Sandbox.NsPath))
+        {
+            var link = inside.FindLink(ep.IfName) ?? throw new TetherException($"interface {ep.IfName} did not appear in sandbox {ep.Sandbox.Name}");
+            inside.AddAddress(link.Index, ep.Address, ep.PrefixLength);
+            inside.SetUp(link.Index);
+            mac = link.Mac?.ToString() is { Length: 12 } hex ? string.Join(':', Enumerable.Range(0, 6).Select(i => hex.Substring(i * 2, 2))).ToLowerInvariant() : "";
+        }
+        if (ep.Ports.Count > 0)
+        {
+            var ports = Mappings(network, ep.Address, ep.Ports);
+            host.Firewall.Apply(new FirewallChange([], [], ports, []));
+            undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.Apply(new FirewallChange([], [], [], ports)));
+        }
+        return mac;
+    }
+
+    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports)
+    {
+        var errors = new List<string>();
+        if (ports.Count > 0)
+            Try(errors, () => host.Firewall.Apply(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
+        if (endpoint.HostIfName is not null) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
+        if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
+    }
+
+    /// <summary>The firewall's view of a network: its bridge and each subnet.</summary>
+    public static IReadOnlyList<FirewallNetwork> FirewallNetworks(NetworkRecord n) =>
+        n.Subnets.Select(s => new FirewallNetwork(n.Bridge!, IPNetwork.Parse(s.Subnet), n.Internal)).ToList();
+
+    /// <summary>The firewall's view of an endpoint's port bindings.</summary>
+    public static IReadOnlyList<PortMapping> Mappings(NetworkRecord n, IPAddress address, IEnumerable<PortBindingRecord> ports) =>
+        ports.Select(p => new PortMapping(p.HostIp == "" ? null : IPAddress.Parse(p.HostIp),
+            p.Protocol == "udp" ? Protocol.Udp : Protocol.Tcp, p.HostPort, address, p.ContainerPort, n.Bridge!)).ToList();
+
+    static string? Option(NetworkRecord n, string[] keys) =>
+        keys.Select(k => n.Options.GetValueOrDefault(k)).FirstOrDefault(v => v is not null);
+
+    static void Try(List<string> errors, Action step)
+    {
+        try { step(); }
+        catch (Exception e) { errors.Add(e.Message); }
+    }
+}

@@ -1,0 +1,35 @@
+using Tether.Firewall;
+using Tether.Linux;
+
+namespace Tether.Drivers;
+
+/// <summary>
+/// The host's kernel as the drivers see it: one rtnetlink socket and one nftables context in the namespace
+/// Tether runs in (the host, or a lab namespace in tests), each opened on first use and reused.
+/// </summary>
+public sealed class HostKernel : IDisposable
+{
+    RtNetlink? netlink;
+    Nftables? nftables;
+    Firewall.Firewall? firewall;
+
+    /// <summary>rtnetlink socket of the host namespace.</summary>
+    public RtNetlink Netlink => netlink ??= RtNetlink.Open();
+
+    /// <summary>Tether's nftables ruleset in the host namespace.</summary>
+    public Firewall.Firewall Firewall => firewall ??= new Firewall.Firewall(nftables ??= new Nftables());
+
+    /// <summary>MTU of the interface that holds the host's IPv4 default route, or 1500 when there is none.</summary>
+    public int DefaultRouteMtu()
+    {
+        var route = Netlink.ListRoutes(System.Net.Sockets.AddressFamily.InterNetwork)
+            .FirstOrDefault(r => r.Destination is null && r.OutLinkIndex is not null);
+        return route is null ? 1500 : Netlink.FindLink(route.OutLinkIndex!.Value)?.Mtu ?? 1500;
+    }
+
+    public void Dispose()
+    {
+        netlink?.Dispose();
+        nftables?.Dispose();
+    }
+}

@@ -1,0 +1,351 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Tether.Drivers;
+using Tether.Drivers.Bridge;
+using Tether.Ipam;
+using Tether.Linux;
+using Tether.State;
+
+namespace Tether.Engine;
+
+/// <summary>Where Tether keeps its state (SQLite file) and run-time files (sandbox namespace bind mounts).</summary>
+/// <param name="StateDir">Default /var/lib/tether (<c>--state-dir</c>, <c>TETHER_STATE_DIR</c>).</param>
+/// <param name="RunDir">Default /run/tether (<c>--run-dir</c>, <c>TETHER_RUN_DIR</c>).</param>
+public sealed record TetherPaths(string StateDir, string RunDir)
+{
+    /// <summary>Directory of the sandboxes' network namespace bind mounts.</summary>
+    public string NetnsDir => Path.Combine(RunDir, "netns");
+    /// <summary>Directory of the logs of processes started with <c>run -d</c>.</summary>
+    public string LogDir => Path.Combine(RunDir, "logs");
+}
+
+/// <summary>Request of <c>network create</c>.</summary>
+public sealed record NetworkCreateRequest(string Name, string Driver, string? Subnet, string? Gateway, string? IpRange, bool Internal,
+    IReadOnlyDictionary<string, string> Options);
+
+/// <summary>One network attachment asked for by <c>create</c>/<c>run</c>/<c>network connect</c>.</summary>
+public sealed record AttachRequest(string Network, string? Ip, IReadOnlyList<string> Aliases, IReadOnlyList<PortBinding> Ports);
+
+/// <summary>
+/// Tether's use cases: networks, sandboxes, connect/disconnect, published ports. Each runs inside one write transaction
+/// of the store with an undo log for its kernel steps: when a step fails, the steps before it are undone and the store
+/// is left unchanged. The store is the one truth; the kernel is made to match it.
+/// </summary>
+public sealed class TetherEngine : IDisposable
+{
+    /// <summary>Name of the default network, as in Docker.</summary>
+    public const string DefaultNetwork = "bridge";
+    static readonly Regex NameRule = new("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", RegexOptions.Compiled);
+    static readonly Regex AliasRule = new("^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$", RegexOptions.Compiled);
+
+    readonly SqliteStore store;
+    readonly HostKernel host = new();
+    readonly Dictionary<string, INetworkDriver> drivers;
+
+    public TetherPaths Paths { get; }
+
+    public TetherEngine(TetherPaths paths)
+    {
+        Paths = paths;
+        store = SqliteStore.Open(paths.StateDir);
+        drivers = new INetworkDriver[] { new BridgeDriver(host) }.ToDictionary(d => d.Name);
+    }
+
+    /// <summary>Names of the registered drivers.</summary>
+    public IReadOnlyCollection<string> Drivers => drivers.Keys;
+
+    // ------------------------------------------------------------------ networks
+
+    /// <summary><c>network create</c>: validates, picks a subnet (or checks the given one), makes the driver's kernel objects.</summary>
+    public NetworkRecord CreateNetwork(NetworkCreateRequest req) => store.Write(() => CreateNetworkLocked(req));
+
+    NetworkRecord CreateNetworkLocked(NetworkCreateRequest req)
+    {
+        CheckName("network", req.Name);
+        if (store.FindNetwork(req.Name) is { } same && same.Name == req.Name) throw new TetherException($"network with name {req.Name} already exists");
+        if (!drivers.TryGetValue(req.Driver, out var driver))
+            throw new TetherException($"unknown driver \"{req.Driver}\" (available: {string.Join(", ", drivers.Keys.Order())})");
+        var existing = store.Networks();
+
+        IPNetwork subnet;
+        if (req.Subnet is not null)
+        {
+            subnet = Cidr.ParseSubnet(req.Subnet);
+            var clash = existing.FirstOrDefault(n => n.Subnets.Any(s => Cidr.Overlaps(IPNetwork.Parse(s.Subnet), subnet)));
+            if (clash is not null) throw new TetherException($"subnet {subnet} overlaps network {clash.Name} ({string.Join(", ", clash.Subnets.Select(s => s.Subnet))})");
+        }
+        else
+        {
+            if (req.Gateway is not null || req.IpRange is not null) throw new TetherException("--gateway and --ip-range need --subnet");
+            subnet = req.Name == DefaultNetwork && !existing.Any(n => n.Subnets.Any(s => Cidr.Overlaps(IPNetwork.Parse(s.Subnet), DefaultPools.DefaultBridgeSubnet)))
+                ? DefaultPools.DefaultBridgeSubnet
+                : DefaultPools.NextSubnet(existing.SelectMany(n => n.Subnets.Select(s => IPNetwork.Parse(s.Subnet))).Concat(HostRoutes()));
+        }
+        var config = SubnetConfig.Create(subnet,
+            req.Gateway is null ? null : Cidr.ParseAddress(req.Gateway),
+            req.IpRange is null ? null : Cidr.ParseSubnet(req.IpRange));
+
+        var network = new NetworkRecord(NewId(), req.Name, driver.Name, req.Internal, null, 0, req.Options, DateTime.UtcNow,
+            [new SubnetRecord(config.Subnet.ToString(), config.Gateway.ToString(), config.IpRange?.ToString(), null)]);
+        network = driver.Prepare(network, existing);
+        return UndoLog.Run(undo =>
+        {
+            driver.CreateNetwork(network, undo);
+            store.InsertNetwork(network);
+            return network;
+        });
+    }
+
+    /// <summary>Routes the host already has (except default routes): new default subnets must not overlap them.</summary>
+    IEnumerable<IPNetwork> HostRoutes() =>
+        host.Netlink.ListRoutes(AddressFamily.InterNetwork).Where(r => r.Destination is { PrefixLength: > 0 }).Select(r => r.Destination!.Value);
+
+    /// <summary><c>network rm</c>: refuses while sandboxes are attached. Returns false when the network does not exist.</summary>
+    public bool RemoveNetwork(string nameOrId) => store.Write(() =>
+    {
+        var n = store.FindNetwork(nameOrId);
+        if (n is null) return false;
+        var attached = store.EndpointsOfNetwork(n.Id);
+        if (attached.Count > 0)
+        {
+            var names = attached.Select(e => store.Sandboxes().First(s => s.Id == e.SandboxId).Name);
+            throw new TetherException($"network {n.Name} has active endpoints (sandboxes: {string.Join(", ", names)})");
+        }
+        drivers[n.Driver].DeleteNetwork(n);
+        store.DeleteNetwork(n.Id);
+        return true;
+    });
+
+    /// <summary><c>network prune</c>: removes every network without endpoints; returns their names.</summary>
+    public IReadOnlyList<string> PruneNetworks()
+    {
+        var unused = store.Read(() => store.Networks().Where(n => store.EndpointsOfNetwork(n.Id).Count == 0).Select(n => n.Name).ToList());
+        var removed = new List<string>();
+        foreach (var name in unused)
+        {
+            try { if (RemoveNetwork(name)) removed.Add(name); }
+            catch (TetherException) { /* gained an endpoint meanwhile: not unused any more */ }
+        }
+        return removed;
+    }
+
+    public IReadOnlyList<NetworkRecord> Networks() => store.Read(store.Networks);
+
+    /// <summary>Finds a network by name, id or unique id prefix; throws when there is none.</summary>
+    public NetworkRecord GetNetwork(string nameOrId) => store.Read(() => store.FindNetwork(nameOrId)) ?? throw new TetherException($"network {nameOrId} not found");
+
+    // ------------------------------------------------------------------ sandboxes
+
+    /// <summary><c>create</c>: a new sandbox (network namespace, loopback up) attached to one network.</summary>
+    public SandboxRecord CreateSandbox(string name, AttachRequest? attach) => store.Write(() =>
+    {
+        CheckName("sandbox", name);
+        if (store.FindSandbox(name) is { } same && same.Name == name) throw new TetherException($"sandbox name \"{name}\" is already in use by sandbox {same.Id[..12]}");
+        var network = attach is null ? null : ResolveNetworkForAttach(attach.Network);
+        return UndoLog.Run(undo =>
+        {
+            var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null);
+            NetNs.Create(sandbox.NsPath);
+            undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
+            using (var inside = RtNetlink.OpenIn(sandbox.NsPath))
+                inside.SetUp(inside.FindLink("lo")!.Index);
+            store.InsertSandbox(sandbox);
+            if (network is not null) Attach(sandbox, network, attach!, undo);
+            return sandbox;
+        });
+    });
+
+    /// <summary><c>rm</c>: removes the sandbox's endpoints, published ports, leases and namespace. With
+    /// <paramref name="force"/>, kills the processes inside first; without it, refuses while processes run.
+    /// Works when the namespace was already deleted behind Tether's back. Returns false when no such sandbox exists.</summary>
+    public bool RemoveSandbox(string nameOrId, bool force) => store.Write(() =>
+    {
+        var s = store.FindSandbox(nameOrId);
+        if (s is null) return false;
+        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
+        if (pids.Count > 0)
+        {
+            if (!force) throw new TetherException($"sandbox {s.Name} has running processes (PIDs {string.Join(", ", pids)}): stop them or use rm -f");
+            KillAll(s);
+        }
+        var errors = new List<string>();
+        foreach (var e in store.EndpointsOfSandbox(s.Id).Reverse())
+        {
+            var n = store.Networks().First(x => x.Id == e.NetworkId);
+            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id)); }
+            catch (Exception ex) { errors.Add(ex.Message); }
+        }
+        try { NetNs.Delete(s.NsPath); }
+        catch (Exception ex) { errors.Add(ex.Message); }
+        if (errors.Count > 0) throw new TetherException($"removing sandbox {s.Name}: {string.Join("; ", errors)}");
+        store.DeleteSandbox(s.Id);
+        return true;
+    });
+
+    /// <summary>SIGKILLs every process in the sandbox's namespace and waits (up to 5 s) until they are gone.</summary>
+    static void KillAll(SandboxRecord s)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        IReadOnlyList<int> pids;
+        while ((pids = NetNs.Pids(s.NsPath)).Count > 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TetherException($"processes {string.Join(", ", pids)} of sandbox {s.Name} did not exit after SIGKILL");
+            foreach (var pid in pids) Signals.Kill(pid, 9);
+            Thread.Sleep(10);
+        }
+    }
+
+    public IReadOnlyList<SandboxRecord> Sandboxes() => store.Read(store.Sandboxes);
+
+    /// <summary>Finds a sandbox by name, id or unique id prefix; throws when there is none.</summary>
+    public SandboxRecord GetSandbox(string nameOrId) => store.Read(() => store.FindSandbox(nameOrId)) ?? throw new TetherException($"no such sandbox: {nameOrId}");
+
+    /// <summary>Records the PID of the main process <c>run</c> started in the sandbox.</summary>
+    public void SetPid(SandboxRecord s, int? pid) => store.Write(() => { store.SetSandboxPid(s.Id, pid); return 0; });
+
+    /// <summary>Everything about one sandbox: its record, endpoints with their networks, and published ports.</summary>
+    public SandboxDetails Details(SandboxRecord s) => store.Read(() => DetailsLocked(s));
+
+    /// <summary>Details of every sandbox, read in one snapshot.</summary>
+    public IReadOnlyList<SandboxDetails> AllDetails() => store.Read(() => store.Sandboxes().Select(DetailsLocked).ToList());
+
+    SandboxDetails DetailsLocked(SandboxRecord s)
+    {
+        var networks = store.Networks().ToDictionary(n => n.Id);
+        var eps = store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList();
+        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
+        return new SandboxDetails(s, eps, pids);
+    }
+
+    /// <summary>Endpoints of a network with their sandboxes, for <c>network inspect</c>.</summary>
+    public IReadOnlyList<(EndpointRecord Endpoint, SandboxRecord Sandbox)> NetworkEndpoints(NetworkRecord n) => store.Read(() =>
+    {
+        var sandboxes = store.Sandboxes().ToDictionary(s => s.Id);
+        return store.EndpointsOfNetwork(n.Id).Select(e => (e, sandboxes[e.SandboxId])).ToList();
+    });
+
+    // ------------------------------------------------------------------ connect / disconnect
+
+    /// <summary><c>network connect</c>: attaches an existing sandbox to one more network (interface eth N).</summary>
+    public EndpointRecord Connect(string sandboxNameOrId, AttachRequest attach) => store.Write(() =>
+    {
+        var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
+        if (!NetNs.Exists(s.NsPath)) throw new TetherException($"namespace of sandbox {s.Name} is gone ({s.NsPath}); remove it with tether rm");
+        var n = ResolveNetworkForAttach(attach.Network);
+        if (store.EndpointsOfSandbox(s.Id).Any(e => e.NetworkId == n.Id)) throw new TetherException($"sandbox {s.Name} is already connected to network {n.Name}");
+        return UndoLog.Run(undo => Attach(s, n, attach, undo));
+    });
+
+    /// <summary><c>network disconnect</c>: removes the sandbox's endpoint on the network; moves the default route
+    /// to the next network (in connect order) that has a gateway.</summary>
+    public void Disconnect(string networkNameOrId, string sandboxNameOrId) => store.Write(() =>
+    {
+        var n = store.FindNetwork(networkNameOrId) ?? throw new TetherException($"network {networkNameOrId} not found");
+        var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
+        var eps = store.EndpointsOfSandbox(s.Id);
+        var e = eps.FirstOrDefault(x => x.NetworkId == n.Id) ?? throw new TetherException($"sandbox {s.Name} is not connected to network {n.Name}");
+        var hadDefault = DefaultRouteHolder(eps)?.Id == e.Id;
+        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id));
+        store.DeleteEndpoint(e.Id);
+        if (hadDefault && NetNs.Exists(s.NsPath) && DefaultRouteHolder(store.EndpointsOfSandbox(s.Id)) is { } next)
+            SetDefaultRoute(s, next, new UndoLog());
+        return 0;
+    });
+
+    // ------------------------------------------------------------------ internals
+
+    NetworkRecord ResolveNetworkForAttach(string nameOrId)
+    {
+        var n = store.FindNetwork(nameOrId);
+        if (n is not null) return n;
+        if (nameOrId == DefaultNetwork)
+            return CreateNetworkLocked(new NetworkCreateRequest(DefaultNetwork, "bridge", null, null, null, false, new Dictionary<string, string>()));
+        throw new TetherException($"network {nameOrId} not found");
+    }
+
+    /// <summary>Leases an address, makes the endpoint through the driver, records it, and sets the default route
+    /// when this is the sandbox's first network with a gateway.</summary>
+    EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo)
+    {
+        foreach (var a in req.Aliases)
+            if (!AliasRule.IsMatch(a) || a.Length > 253) throw new TetherException($"invalid alias \"{a}\"");
+        var sub = n.Subnets[0];
+        var config = SubnetConfig.Create(IPNetwork.Parse(sub.Subnet), IPAddress.Parse(sub.Gateway), sub.IpRange is null ? null : IPNetwork.Parse(sub.IpRange));
+        IPAddress ip;
+        if (req.Ip is not null)
+        {
+            ip = Cidr.ParseAddress(req.Ip);
+            AddressAllocator.ValidateStatic(config, ip);
+            if (store.IsLeased(n.Id, ip.ToString())) throw new TetherException($"address {ip} is already in use on network {n.Name}");
+        }
+        else
+        {
+            var leases = store.Leases(n.Id);
+            ip = AddressAllocator.Next(config, sub.LastAllocated is null ? null : IPAddress.Parse(sub.LastAllocated), a => leases.Contains(a.ToString()));
+            store.SetLastAllocated(n.Id, sub.Subnet, ip.ToString());
+        }
+
+        var ports = new List<PortBindingRecord>();
+        var id = NewId();
+        foreach (var p in req.Ports)
+        {
+            var hostIp = p.HostIp?.ToString() ?? "";
+            var proto = p.Protocol == PortProtocol.Udp ? "udp" : "tcp";
+            var clash = store.ConflictingPortBinding(hostIp, proto, p.HostPort) ?? ports.FirstOrDefault(x => x.Protocol == proto && x.HostPort == p.HostPort && (x.HostIp == hostIp || x.HostIp == "" || hostIp == ""));
+            if (clash is not null)
+                throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already published{(clash.EndpointId == id ? " by this request" : "")}");
+            ports.Add(new PortBindingRecord(id, hostIp, proto, p.HostPort, p.ContainerPort));
+        }
+
+        var existing = store.EndpointsOfSandbox(s.Id);
+        var ifIndex = existing.Count == 0 ? 0 : existing.Max(e => int.Parse(e.IfName.AsSpan(3))) + 1;
+        var ifName = $"eth{ifIndex}";
+        var hostIf = "tv" + id[..12];
+        var prefix = IPNetwork.Parse(sub.Subnet).PrefixLength;
+        var mac = drivers[n.Driver].CreateEndpoint(n, new EndpointSpec(s, ifName, hostIf, ip, prefix, ports), undo);
+        var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, hostIf, mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
+        store.InsertEndpoint(endpoint);
+        foreach (var p in ports) store.InsertPortBinding(p);
+        if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id) SetDefaultRoute(s, endpoint, undo);
+        return endpoint;
+    }
+
+    /// <summary>The endpoint whose gateway is the sandbox's default route: the first in connect order on a non-internal network.</summary>
+    EndpointRecord? DefaultRouteHolder(IReadOnlyList<EndpointRecord> endpoints)
+    {
+        var networks = store.Networks().ToDictionary(n => n.Id);
+        return endpoints.OrderBy(e => e.Seq).FirstOrDefault(e => !networks[e.NetworkId].Internal);
+    }
+
+    void SetDefaultRoute(SandboxRecord s, EndpointRecord e, UndoLog undo)
+    {
+        var n = store.Networks().First(x => x.Id == e.NetworkId);
+        using var inside = RtNetlink.OpenIn(s.NsPath);
+        var link = inside.FindLink(e.IfName) ?? throw new TetherException($"interface {e.IfName} is missing in sandbox {s.Name}");
+        var route = new Route(null, IPAddress.Parse(n.Subnets[0].Gateway), link.Index);
+        inside.AddRoute(route);
+        undo.Add($"default route of {s.Name}", () => { using var nl = RtNetlink.OpenIn(s.NsPath); nl.DeleteRoute(route); });
+    }
+
+    static void CheckName(string what, string name)
+    {
+        if (!NameRule.IsMatch(name) || name.Length > 128)
+            throw new TetherException($"invalid {what} name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most 128 characters");
+    }
+
+    static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+    public void Dispose()
+    {
+        host.Dispose();
+        store.Dispose();
+    }
+}
+
+/// <summary>An endpoint with its network and published ports.</summary>
+public sealed record EndpointDetails(EndpointRecord Endpoint, NetworkRecord Network, IReadOnlyList<PortBindingRecord> Ports);
+
+/// <summary>A sandbox with its endpoints and the PIDs of the processes inside it.</summary>
+public sealed record SandboxDetails(SandboxRecord Sandbox, IReadOnlyList<EndpointDetails> Endpoints, IReadOnlyList<int> Pids);

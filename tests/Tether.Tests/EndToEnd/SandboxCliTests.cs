@@ -1,0 +1,139 @@
+using System.Text.Json.Nodes;
+using Tether.Tests.Support;
+
+namespace Tether.Tests.EndToEnd;
+
+/// <summary>Sandboxes through the CLI: kernel objects checked with `ip` inside the sandbox, processes, ports, removal.</summary>
+public class SandboxCliTests
+{
+    static JsonNode IpJson(string nsPath, params string[] args) => JsonNode.Parse(Sh.Run(["nsenter", $"--net={nsPath}", "ip", "-j", .. args]))!;
+
+    [Fact]
+    public void SandboxGetsEth0AddressDefaultRouteAndLoopback()
+    {
+        using var lab = new Lab("sb");
+        lab.TetherOk("network", "create", "--subnet", "10.30.0.0/24", "-o", "mtu=1450", "n");
+        lab.TetherOk("create", "--name", "a", "--network", "n");
+        var view = lab.TetherJson("inspect", "a").AsArray()[0]!;
+        var ns = (string)view["NetworkSettings"]!["SandboxKey"]!;
+        var ep = view["NetworkSettings"]!["Networks"]!["n"]!;
+        Assert.Equal("10.30.0.2", (string?)ep["IPAddress"]);
+
+        var links = IpJson(ns, "link").AsArray();
+        Assert.Equal(["lo", "eth0"], links.Select(l => (string)l!["ifname"]!).ToArray());
+        Assert.All(links, l => Assert.Contains("UP", l!["flags"]!.AsArray().Select(f => (string)f!)));
+        var eth0 = links[1]!;
+        Assert.Equal(1450, (int)eth0["mtu"]!);
+        Assert.Equal((string?)ep["MacAddress"], (string?)eth0["address"]);
+        var addr = IpJson(ns, "addr", "show", "dev", "eth0").AsArray()[0]!["addr_info"]!.AsArray().Single(a => (string?)a!["family"] == "inet")!;
+        Assert.Equal("10.30.0.2", (string?)addr["local"]);
+        Assert.Equal(24, (int)addr["prefixlen"]!);
+        var def = IpJson(ns, "route", "show", "default").AsArray().Single()!;
+        Assert.Equal("10.30.0.1", (string?)def["gateway"]);
+        Assert.Equal("eth0", (string?)def["dev"]);
+
+        // Host side: a veth enslaved to the network's bridge.
+        var bridge = (string)lab.TetherJson("network", "inspect", "n").AsArray()[0]!["Options"]!["bridge.name"]!;
+        var ports = JsonNode.Parse(lab.Exec("ip", "-j", "link", "show", "master", bridge))!.AsArray();
+        Assert.Single(ports);
+        Assert.StartsWith("tv", (string)ports[0]!["ifname"]!);
+    }
+
+    [Fact]
+    public void LeasesAreSequentialAndReleasedAddressesAreNotReusedImmediately()
+    {
+        using var lab = new Lab("sl");
+        lab.TetherOk("network", "create", "--subnet", "10.31.0.0/29", "n");  // usable .2-.6 (gateway .1, broadcast .7)
+        string Ip(string name) => (string)lab.TetherJson("inspect", name).AsArray()[0]!["NetworkSettings"]!["Networks"]!["n"]!["IPAddress"]!;
+        lab.TetherOk("create", "--name", "a", "--network", "n");
+        lab.TetherOk("create", "--name", "b", "--network", "n");
+        Assert.Equal("10.31.0.2", Ip("a"));
+        Assert.Equal("10.31.0.3", Ip("b"));
+        lab.TetherOk("rm", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "n");
+        Assert.Equal("10.31.0.4", Ip("c"));  // not .2 again
+        lab.TetherOk("create", "--name", "d", "--network", "n");
+        lab.TetherOk("create", "--name", "e", "--network", "n");
+        Assert.Equal("10.31.0.6", Ip("e"));
+        lab.TetherOk("create", "--name", "f", "--network", "n");
+        Assert.Equal("10.31.0.2", Ip("f"));  // wrapped
+        var full = lab.Tether("create", "--name", "g", "--network", "n");
+        Assert.NotEqual(0, full.ExitCode);
+        Assert.Contains("full", full.Stderr);
+    }
+
+    [Fact]
+    public void RunExecPortAndForcedRemove()
+    {
+        using var lab = new Lab("sr");
+        lab.TetherOk("network", "create", "n");
+        // Foreground run: exit code comes back; --rm removes the sandbox.
+        var fg = lab.Tether("run", "--rm", "--name", "fg", "--network", "n", "--", "busybox", "sh", "-c", "ip -o -4 addr show eth0; exit 7");
+        Assert.Equal(7, fg.ExitCode);
+        Assert.Contains("172.18.0.2/16", fg.Stdout);
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+
+        var id = lab.TetherOk("run", "-d", "--name", "bg", "--network", "n", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp",
+            "--", "busybox", "sleep", "300").Trim();
+        Assert.Equal(64, id.Length);
+        var view = lab.TetherJson("inspect", "bg").AsArray()[0]!;
+        Assert.True((bool)view["State"]!["Running"]!);
+        var pid = (int)view["State"]!["Pid"]!;
+        Assert.True(pid > 0);
+        Assert.Equal("0.0.0.0", (string?)view["NetworkSettings"]!["Ports"]!["80/tcp"]![0]!["HostIp"]);
+        Assert.Equal("8080", (string?)view["NetworkSettings"]!["Ports"]!["80/tcp"]![0]!["HostPort"]);
+        Assert.Equal("80/tcp -> 0.0.0.0:8080\n53/udp -> 127.0.0.1:5353\n", lab.TetherOk("port", "bg"));
+
+        var ls = lab.TetherJson("ls").AsArray().Single()!;
+        Assert.Equal("bg", (string?)ls["Name"]);
+        Assert.Equal("n", (string?)ls["Networks"]![0]);
+
+        Assert.Equal("eth0\n", lab.TetherOk("exec", "bg", "--", "busybox", "sh", "-c", "ip -o link show eth0 | cut -d: -f2 | tr -d ' '"));
+        Assert.Equal(3, lab.Tether("exec", "bg", "--", "busybox", "sh", "-c", "exit 3").ExitCode);
+
+        var refused = lab.Tether("rm", "bg");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("running processes", refused.Stderr);
+        lab.TetherOk("rm", "-f", "bg");
+        Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("sleep"));
+        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.DoesNotContain("8080", lab.Exec("nft", "list", "ruleset"));
+    }
+
+    [Fact]
+    public void RemovingASandboxWhoseNamespaceWasDeletedBehindOurBackCleansTheHostSide()
+    {
+        using var lab = new Lab("sg");
+        lab.TetherOk("network", "create", "n");
+        lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "9000:80");
+        var ns = (string)lab.TetherJson("inspect", "a").AsArray()[0]!["NetworkSettings"]!["SandboxKey"]!;
+        Sh.Run("umount", ns);
+        File.Delete(ns);
+
+        lab.TetherOk("rm", "-f", "a");
+        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.DoesNotContain("9000", lab.Exec("nft", "list", "ruleset"));
+        Assert.Equal(0, lab.Tether("rm", "-f", "a").ExitCode);  // again: still succeeds
+        lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "9000:80");  // the port and the name are free again
+    }
+
+    [Fact]
+    public void TwentyParallelCreatesAndRemovesGetDistinctAddressesAndLeaveNothing()
+    {
+        using var lab = new Lab("sp");
+        lab.TetherOk("network", "create", "n");
+        var results = Enumerable.Range(0, 20).AsParallel().WithDegreeOfParallelism(20)
+            .Select(i => lab.Tether("create", "--name", $"p{i}", "--network", "n", "-p", $"{10000 + i}:80")).ToList();
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Stderr));
+        var ips = lab.TetherJson("ls").AsArray().Select(s => (string)s!["IPAddresses"]![0]!).ToList();
+        Assert.Equal(20, ips.Distinct().Count());
+        Assert.Equal(20, lab.Exec("ip", "-o", "link", "show", "type", "veth").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        var removes = Enumerable.Range(0, 20).AsParallel().WithDegreeOfParallelism(20).Select(i => lab.Tether("rm", $"p{i}")).ToList();
+        Assert.All(removes, r => Assert.True(r.ExitCode == 0, r.Stderr));
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.DoesNotMatch("1000[0-9]|1001[0-9]", lab.Exec("nft", "list", "ruleset"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(lab.RunDir, "netns")));
+    }
+}
