@@ -42,6 +42,7 @@ internal static class Rtnl
     public const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
     public const ushort RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
     public const ushort RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
+    public const ushort RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_GETNEIGH = 30;
 
     // enum rt_class_t
     public const byte RT_TABLE_UNSPEC = 0, RT_TABLE_MAIN = 254, RT_TABLE_LOCAL = 255;
@@ -75,6 +76,28 @@ internal static class Ifla
     public const ushort IFLA_BRPORT_STATE = 1, IFLA_BRPORT_PRIORITY = 2, IFLA_BRPORT_COST = 3, IFLA_BRPORT_MODE = 4,
         IFLA_BRPORT_GUARD = 5, IFLA_BRPORT_PROTECT = 6, IFLA_BRPORT_FAST_LEAVE = 7, IFLA_BRPORT_LEARNING = 8,
         IFLA_BRPORT_UNICAST_FLOOD = 9;
+}
+
+/// <summary>linux/if_link.h: attributes in IFLA_INFO_DATA for macvlan, ipvlan and vxlan links, and their modes.</summary>
+internal static class IflaKind
+{
+    // enum IFLA_MACVLAN_*, enum macvlan_mode
+    public const ushort IFLA_MACVLAN_MODE = 1;
+    // enum IFLA_IPVLAN_*, enum ipvlan_mode
+    public const ushort IFLA_IPVLAN_MODE = 1, IFLA_IPVLAN_FLAGS = 2;
+    // enum IFLA_VXLAN_*
+    public const ushort IFLA_VXLAN_ID = 1, IFLA_VXLAN_GROUP = 2, IFLA_VXLAN_LINK = 3, IFLA_VXLAN_LOCAL = 4, IFLA_VXLAN_TTL = 5,
+        IFLA_VXLAN_TOS = 6, IFLA_VXLAN_LEARNING = 7, IFLA_VXLAN_PORT = 15, IFLA_VXLAN_GROUP6 = 16, IFLA_VXLAN_LOCAL6 = 17;
+}
+
+/// <summary>linux/neighbour.h: NDA_* attributes, NUD_* states and NTF_* flags of struct ndmsg.</summary>
+internal static class Nd
+{
+    public const ushort NDA_DST = 1, NDA_LLADDR = 2, NDA_CACHEINFO = 3, NDA_PROBES = 4, NDA_VLAN = 5, NDA_PORT = 6,
+        NDA_VNI = 7, NDA_IFINDEX = 8, NDA_MASTER = 9;
+    public const ushort NUD_INCOMPLETE = 0x01, NUD_REACHABLE = 0x02, NUD_STALE = 0x04, NUD_DELAY = 0x08, NUD_PROBE = 0x10,
+        NUD_FAILED = 0x20, NUD_NOARP = 0x40, NUD_PERMANENT = 0x80;
+    public const byte NTF_USE = 0x01, NTF_SELF = 0x02, NTF_MASTER = 0x04, NTF_PROXY = 0x08, NTF_EXT_LEARNED = 0x10;
 }
 
 /// <summary>linux/if_bridge.h: bridge port modes (value of IFLA_BRPORT_MODE).</summary>

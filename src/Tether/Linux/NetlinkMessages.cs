@@ -88,6 +88,24 @@ internal readonly record struct RtMsg(byte Family, byte DstLength, byte SrcLengt
         BinaryPrimitives.ReadUInt32LittleEndian(s[8..]));
 }
 
+/// <summary>struct ndmsg (linux/neighbour.h): 12 bytes; family, link index, NUD_* state, NTF_* flags, type.</summary>
+internal readonly record struct NdMsg(byte Family, int Index, ushort State, byte Flags, byte Type) : INetlinkStruct
+{
+    public const int Size = 12;
+    public int WireSize => Size;
+
+    public void Write(Span<byte> d)
+    {
+        d[0] = Family; d[1] = 0; d[2] = 0; d[3] = 0;
+        BinaryPrimitives.WriteInt32LittleEndian(d[4..], Index);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[8..], State);
+        d[10] = Flags; d[11] = Type;
+    }
+
+    public static NdMsg Read(ReadOnlySpan<byte> s) => new(s[0], BinaryPrimitives.ReadInt32LittleEndian(s[4..]),
+        BinaryPrimitives.ReadUInt16LittleEndian(s[8..]), s[10], s[11]);
+}
+
 /// <summary>
 /// struct nlmsgerr (linux/netlink.h): the payload of NLMSG_ERROR. <see cref="Error"/> is 0 for an ack, else a negative errno.
 /// <see cref="ExtAckMessage"/> is the kernel's NLMSGERR_ATTR_MSG text when the socket asked for extended acks.
@@ -194,6 +212,14 @@ internal sealed class RtAttr
     }
 
     public static RtAttr I32(ushort type, int value) => U32(type, unchecked((uint)value));
+
+    /// <summary>A 16-bit value in network byte order (e.g. IFLA_VXLAN_PORT).</summary>
+    public static RtAttr Be16(ushort type, ushort value)
+    {
+        var b = new byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(b, value);
+        return new(type, b, null, null);
+    }
 
     /// <summary>A NUL-terminated UTF-8 string (NLA_NUL_STRING / NLA_STRING as iproute2 sends them).</summary>
     public static RtAttr String(ushort type, string value)

@@ -18,6 +18,8 @@ public sealed class RtNetlink : IDisposable
     static readonly NetlinkDecoder<Link> LinkDecoder = DecodeLink;
     static readonly NetlinkDecoder<Address> AddressDecoder = DecodeAddress;
     static readonly NetlinkDecoder<Route> RouteDecoder = DecodeMainRoute;
+    static readonly NetlinkDecoder<Neighbour> NeighbourDecoder = DecodeNeighbour;
+    static readonly NetlinkDecoder<FdbEntry> FdbDecoder = DecodeFdb;
 
     RtNetlink(NetlinkSocket socket) => this.socket = socket;
 
@@ -80,6 +82,58 @@ public sealed class RtNetlink : IDisposable
         return ReadBack(name, "veth");
     }
 
+    /// <summary>
+    /// Creates a macvlan on top of <paramref name="parentIndex"/> (<c>ip link add NAME link PARENT type macvlan mode MODE</c>), down.
+    /// Move it into a sandbox with <see cref="SetNetNs"/>.
+    /// </summary>
+    public Link CreateMacvlan(string name, int parentIndex, MacvlanMode mode)
+    {
+        InterfaceName.Validate(name);
+        socket.Execute(Requests.CreateMacvlan(name, parentIndex, mode), $"create macvlan \"{name}\" on link {parentIndex}");
+        return ReadBack(name, "macvlan");
+    }
+
+    /// <summary>Creates an ipvlan on top of <paramref name="parentIndex"/> (<c>ip link add NAME link PARENT type ipvlan mode MODE</c>), down.</summary>
+    public Link CreateIpvlan(string name, int parentIndex, IpvlanMode mode)
+    {
+        InterfaceName.Validate(name);
+        socket.Execute(Requests.CreateIpvlan(name, parentIndex, mode), $"create ipvlan \"{name}\" on link {parentIndex}");
+        return ReadBack(name, "ipvlan");
+    }
+
+    /// <summary>
+    /// Creates a VXLAN link (<c>ip link add NAME mtu MTU type vxlan id VNI [local IP] [dev PARENT] dstport PORT [nolearning]</c>), down.
+    /// </summary>
+    public Link CreateVxlan(string name, int mtu, VxlanOptions options)
+    {
+        InterfaceName.Validate(name);
+        CheckMtu(mtu);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Vni > 0xffffff) throw new ArgumentOutOfRangeException(nameof(options), options.Vni, "VNI must fit in 24 bits");
+        if (options.Port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(options), options.Port, "UDP port must be 1..65535");
+        socket.Execute(Requests.CreateVxlan(name, mtu, options), $"create vxlan \"{name}\" (vni {options.Vni})");
+        return ReadBack(name, "vxlan");
+    }
+
+    /// <summary>
+    /// Moves a link into the namespace of <paramref name="netns"/> (<c>ip link set dev X netns NS</c>); it keeps its name and
+    /// gets a new index there, and is no longer visible through this handle.
+    /// </summary>
+    public void SetNetNs(int index, SafeHandle netns)
+    {
+        ArgumentNullException.ThrowIfNull(netns);
+        bool added = false;
+        try
+        {
+            netns.DangerousAddRef(ref added);
+            socket.Execute(Requests.SetNetNs(index, (int)netns.DangerousGetHandle()), $"move link {index} to another network namespace");
+        }
+        finally
+        {
+            if (added) netns.DangerousRelease();
+        }
+    }
+
     /// <summary>Enslaves a link to a bridge (<c>ip link set dev X master BR</c>); <paramref name="masterIndex"/> 0 releases it (<c>nomaster</c>).</summary>
     public void SetMaster(int index, int masterIndex) =>
         socket.Execute(Requests.SetMaster(index, masterIndex), masterIndex == 0 ? $"release link {index} from its master" : $"set master of link {index} to {masterIndex}");
@@ -101,7 +155,7 @@ public sealed class RtNetlink : IDisposable
     public void SetMac(int index, PhysicalAddress mac)
     {
         ArgumentNullException.ThrowIfNull(mac);
-        socket.Execute(Requests.SetMac(index, mac), $"set address of link {index} to {mac}");
+        socket.Execute(Requests.SetMac(index, mac), $"set address of link {index} to {Format(mac)}");
     }
 
     /// <summary>Renames a link, which must be down (<c>ip link set dev X name NEW</c>).</summary>
@@ -179,7 +233,76 @@ public sealed class RtNetlink : IDisposable
 
     public void Dispose() => socket.Dispose();
 
+    // ---- neighbours and FDB ----
+
+    /// <summary>
+    /// Creates or replaces a permanent neighbour entry (<c>ip neigh replace IP lladdr MAC dev X nud permanent</c>), IPv4 (ARP) or
+    /// IPv6 (NDP).
+    /// </summary>
+    public void SetNeighbour(int index, IPAddress ip, PhysicalAddress mac)
+    {
+        ArgumentNullException.ThrowIfNull(ip);
+        ArgumentNullException.ThrowIfNull(mac);
+        socket.Execute(Requests.SetNeighbour(index, ip, mac), $"set neighbour {ip} lladdr {Format(mac)} on link {index}");
+    }
+
+    /// <summary>Deletes a neighbour entry (<c>ip neigh del IP dev X</c>). False if there was none (ENOENT).</summary>
+    public bool DeleteNeighbour(int index, IPAddress ip)
+    {
+        ArgumentNullException.ThrowIfNull(ip);
+        return socket.Execute(Requests.DeleteNeighbour(index, ip), $"delete neighbour {ip} on link {index}", Libc.ENOENT) == 0;
+    }
+
+    /// <summary>IPv4 and IPv6 neighbour entries, of one link or all (<c>ip neigh show [dev X]</c>).</summary>
+    public IReadOnlyList<Neighbour> ListNeighbours(int? index = null)
+    {
+        var all = socket.Dump(Requests.ListNeighbours(), NeighbourDecoder, "list neighbours");
+        if (index is int i) all.RemoveAll(n => n.LinkIndex != i);
+        return all;
+    }
+
+    /// <summary>
+    /// Adds a permanent FDB entry on the device itself, next to any others for the same MAC
+    /// (<c>bridge fdb append MAC dev X dst IP self permanent</c>); with MAC 00:00:00:00:00:00 this adds a VXLAN flood destination.
+    /// </summary>
+    public void AppendFdb(int index, PhysicalAddress mac, IPAddress destination)
+    {
+        ArgumentNullException.ThrowIfNull(mac);
+        ArgumentNullException.ThrowIfNull(destination);
+        socket.Execute(Requests.Fdb(index, mac, destination, Requests.FdbOp.Append), $"append fdb {Format(mac)} dst {destination} on link {index}");
+    }
+
+    /// <summary>Creates or replaces a permanent FDB entry on the device (<c>bridge fdb replace MAC dev X dst IP self permanent</c>).</summary>
+    public void SetFdb(int index, PhysicalAddress mac, IPAddress destination)
+    {
+        ArgumentNullException.ThrowIfNull(mac);
+        ArgumentNullException.ThrowIfNull(destination);
+        socket.Execute(Requests.Fdb(index, mac, destination, Requests.FdbOp.Replace), $"set fdb {Format(mac)} dst {destination} on link {index}");
+    }
+
+    /// <summary>
+    /// Deletes an FDB entry of the device (<c>bridge fdb del MAC dev X [dst IP] self</c>): one destination, or all of the MAC's
+    /// when <paramref name="destination"/> is null. False if the MAC had no entry (ENOENT); note that vxlan answers success for
+    /// a destination missing from an existing MAC entry.
+    /// </summary>
+    public bool DeleteFdb(int index, PhysicalAddress mac, IPAddress? destination = null)
+    {
+        ArgumentNullException.ThrowIfNull(mac);
+        return socket.Execute(Requests.Fdb(index, mac, destination, Requests.FdbOp.Delete),
+            $"delete fdb {Format(mac)}{(destination == null ? "" : $" dst {destination}")} on link {index}", Libc.ENOENT) == 0;
+    }
+
+    /// <summary>The device's own FDB entries (<c>bridge fdb show dev X</c>, entries flagged self).</summary>
+    public IReadOnlyList<FdbEntry> ListFdb(int index)
+    {
+        var all = socket.Dump(Requests.ListFdb(index), FdbDecoder, $"list fdb of link {index}");
+        all.RemoveAll(f => f.LinkIndex != index);
+        return all;
+    }
+
     // ---- helpers ----
+
+    internal static string Format(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2")));
 
     Link ReadBack(string name, string kind) =>
         FindLink(name) ?? throw new NetlinkException(Libc.ENODEV, $"create {kind} \"{name}\": the link vanished right after it was made");
@@ -256,6 +379,44 @@ public sealed class RtNetlink : IDisposable
         return true;
     }
 
+    /// <summary>Decodes RTM_NEWNEIGH of family AF_INET / AF_INET6: ndmsg then NDA_DST, NDA_LLADDR.</summary>
+    internal static bool DecodeNeighbour(in NlMsgHdr h, ReadOnlySpan<byte> payload, out Neighbour neighbour)
+    {
+        neighbour = null!;
+        if (h.Type != Rtnl.RTM_NEWNEIGH || payload.Length < NdMsg.Size) return false;
+        var nd = NdMsg.Read(payload);
+        if (nd.Family != Af.AF_INET && nd.Family != Af.AF_INET6) return false;
+        IPAddress? ip = null;
+        PhysicalAddress? mac = null;
+        foreach (var a in new AttributeReader(payload[NdMsg.Size..]))
+        {
+            if (a.Type == Nd.NDA_DST) ip = a.AsAddress();
+            else if (a.Type == Nd.NDA_LLADDR && a.Payload.Length > 0) mac = new PhysicalAddress(a.Payload.ToArray());
+        }
+        if (ip == null) return false;
+        neighbour = new Neighbour(nd.Index, ip, mac, (NeighbourState)nd.State);
+        return true;
+    }
+
+    /// <summary>Decodes RTM_NEWNEIGH of family AF_BRIDGE (an FDB entry), keeping entries flagged NTF_SELF.</summary>
+    internal static bool DecodeFdb(in NlMsgHdr h, ReadOnlySpan<byte> payload, out FdbEntry entry)
+    {
+        entry = null!;
+        if (h.Type != Rtnl.RTM_NEWNEIGH || payload.Length < NdMsg.Size) return false;
+        var nd = NdMsg.Read(payload);
+        if (nd.Family != Af.AF_BRIDGE || (nd.Flags & Nd.NTF_SELF) == 0) return false;
+        IPAddress? dst = null;
+        PhysicalAddress? mac = null;
+        foreach (var a in new AttributeReader(payload[NdMsg.Size..]))
+        {
+            if (a.Type == Nd.NDA_DST) dst = a.AsAddress();
+            else if (a.Type == Nd.NDA_LLADDR) mac = new PhysicalAddress(a.Payload.ToArray());
+        }
+        if (mac == null) return false;
+        entry = new FdbEntry(nd.Index, mac, dst, (nd.State & Nd.NUD_PERMANENT) != 0);
+        return true;
+    }
+
     /// <summary>Decodes RTM_NEWROUTE, keeping unicast routes of the main table only.</summary>
     internal static bool DecodeMainRoute(in NlMsgHdr h, ReadOnlySpan<byte> payload, out Route route)
     {
@@ -326,6 +487,80 @@ internal static class Requests
                     RtAttr.I32(Ifla.IFLA_MTU, mtu),
                     RtAttr.I32(Ifla.IFLA_NET_NS_FD, peerNsFd),
                     RtAttr.String(Ifla.IFLA_IFNAME, peerName)))));
+
+    /// <summary>ip link add NAME link PARENT type macvlan mode MODE.</summary>
+    public static NetlinkMessage CreateMacvlan(string name, int parentIndex, MacvlanMode mode) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.I32(Ifla.IFLA_LINK, parentIndex),
+        RtAttr.String(Ifla.IFLA_IFNAME, name),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO,
+            RtAttr.Text(Ifla.IFLA_INFO_KIND, "macvlan"),
+            RtAttr.Nest(Ifla.IFLA_INFO_DATA, RtAttr.U32(IflaKind.IFLA_MACVLAN_MODE, (uint)mode))));
+
+    /// <summary>ip link add NAME link PARENT type ipvlan mode MODE.</summary>
+    public static NetlinkMessage CreateIpvlan(string name, int parentIndex, IpvlanMode mode) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.I32(Ifla.IFLA_LINK, parentIndex),
+        RtAttr.String(Ifla.IFLA_IFNAME, name),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO,
+            RtAttr.Text(Ifla.IFLA_INFO_KIND, "ipvlan"),
+            RtAttr.Nest(Ifla.IFLA_INFO_DATA,
+                RtAttr.U16(IflaKind.IFLA_IPVLAN_MODE, (ushort)mode),
+                RtAttr.U16(IflaKind.IFLA_IPVLAN_FLAGS, 0))));
+
+    /// <summary>ip link add NAME mtu MTU type vxlan id VNI [local IP] [dev PARENT] dstport PORT [no]learning.</summary>
+    public static NetlinkMessage CreateVxlan(string name, int mtu, VxlanOptions o)
+    {
+        var data = new List<RtAttr>(5);
+        if (o.ParentIndex is int parent) data.Add(RtAttr.I32(IflaKind.IFLA_VXLAN_LINK, parent));
+        data.Add(RtAttr.U32(IflaKind.IFLA_VXLAN_ID, o.Vni));
+        if (o.Local != null)
+            data.Add(RtAttr.Address(o.Local.AddressFamily == AddressFamily.InterNetwork ? IflaKind.IFLA_VXLAN_LOCAL : IflaKind.IFLA_VXLAN_LOCAL6, o.Local));
+        data.Add(RtAttr.U8(IflaKind.IFLA_VXLAN_LEARNING, o.Learning ? (byte)1 : (byte)0));
+        data.Add(RtAttr.Be16(IflaKind.IFLA_VXLAN_PORT, (ushort)o.Port));
+        return new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+            RtAttr.I32(Ifla.IFLA_MTU, mtu),
+            RtAttr.String(Ifla.IFLA_IFNAME, name),
+            RtAttr.Nest(Ifla.IFLA_LINKINFO,
+                RtAttr.Text(Ifla.IFLA_INFO_KIND, "vxlan"),
+                RtAttr.Nest(Ifla.IFLA_INFO_DATA, [.. data])));
+    }
+
+    /// <summary>ip link set dev X netns FD.</summary>
+    public static NetlinkMessage SetNetNs(int index, int nsFd) =>
+        new(Rtnl.RTM_NEWLINK, Change, Ifi(index), RtAttr.I32(Ifla.IFLA_NET_NS_FD, nsFd));
+
+    /// <summary>ip neigh replace IP lladdr MAC dev X nud permanent.</summary>
+    public static NetlinkMessage SetNeighbour(int index, IPAddress ip, PhysicalAddress mac) =>
+        new(Rtnl.RTM_NEWNEIGH, Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_REPLACE,
+            new NdMsg(Family(ip), index, Nd.NUD_PERMANENT, 0, 0),
+            RtAttr.Address(Nd.NDA_DST, ip), RtAttr.Bytes(Nd.NDA_LLADDR, mac.GetAddressBytes()));
+
+    /// <summary>ip neigh del IP dev X.</summary>
+    public static NetlinkMessage DeleteNeighbour(int index, IPAddress ip) =>
+        new(Rtnl.RTM_DELNEIGH, Change, new NdMsg(Family(ip), index, Nd.NUD_PERMANENT, 0, 0), RtAttr.Address(Nd.NDA_DST, ip));
+
+    /// <summary>ip neigh show: RTM_GETNEIGH dump of both families.</summary>
+    public static NetlinkMessage ListNeighbours() => new(Rtnl.RTM_GETNEIGH, Dump, new NdMsg(Af.AF_UNSPEC, 0, 0, 0, 0));
+
+    public enum FdbOp { Append, Replace, Delete }
+
+    /// <summary>bridge fdb append|replace|del MAC dev X [dst IP] self [permanent].</summary>
+    public static NetlinkMessage Fdb(int index, PhysicalAddress mac, IPAddress? dst, FdbOp op)
+    {
+        ushort flags = op switch
+        {
+            FdbOp.Append => Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_APPEND,
+            FdbOp.Replace => Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_REPLACE,
+            _ => Change,
+        };
+        var nd = new NdMsg(Af.AF_BRIDGE, index, Nd.NUD_PERMANENT | Nd.NUD_NOARP, Nd.NTF_SELF, 0);
+        var lladdr = RtAttr.Bytes(Nd.NDA_LLADDR, mac.GetAddressBytes());
+        return dst == null
+            ? new(op == FdbOp.Delete ? Rtnl.RTM_DELNEIGH : Rtnl.RTM_NEWNEIGH, flags, nd, lladdr)
+            : new(op == FdbOp.Delete ? Rtnl.RTM_DELNEIGH : Rtnl.RTM_NEWNEIGH, flags, nd, lladdr, RtAttr.Address(Nd.NDA_DST, dst));
+    }
+
+    /// <summary>bridge fdb show dev X: RTM_GETNEIGH dump, family AF_BRIDGE, ifindex X.</summary>
+    public static NetlinkMessage ListFdb(int index) => new(Rtnl.RTM_GETNEIGH, Dump, new NdMsg(Af.AF_BRIDGE, index, 0, 0, 0));
 
     /// <summary>ip link set dev X master BR (BR = 0: nomaster).</summary>
     public static NetlinkMessage SetMaster(int index, int masterIndex) =>

@@ -89,6 +89,30 @@ public class NetlinkDecodeTests
     }
 
     [Fact]
+    public void Neighbour_dump_decodes_with_states()
+    {
+        var all = DecodeAll<Neighbour>(NetlinkCaptures.NeighbourDump, RtNetlink.DecodeNeighbour);
+        Assert.Equal(6, all.Count);
+        Assert.Equal(new Neighbour(4, IPAddress.Parse("10.1.2.9"), PhysicalAddress.Parse("02-00-00-00-00-09"), NeighbourState.Permanent), all[0]);
+        Assert.Equal(new Neighbour(4, IPAddress.Parse("224.0.0.22"), PhysicalAddress.Parse("01-00-5E-00-00-16"), NeighbourState.NoArp), all[1]);
+        Assert.Equal(new Neighbour(4, IPAddress.Parse("fd00:1::9"), PhysicalAddress.Parse("02-00-00-00-00-0A"), NeighbourState.Permanent), all[4]);
+        Assert.Equal(4, all.Count(n => n.State == NeighbourState.NoArp));
+    }
+
+    [Fact]
+    public void Fdb_dump_decodes()
+    {
+        var all = DecodeAll<FdbEntry>(NetlinkCaptures.FdbDump, RtNetlink.DecodeFdb);
+        Assert.Equal(
+        [
+            new FdbEntry(8, PhysicalAddress.Parse("02-00-00-00-00-0B"), IPAddress.Parse("10.0.0.3"), true),
+            new FdbEntry(8, PhysicalAddress.Parse("00-00-00-00-00-00"), IPAddress.Parse("10.0.0.2"), true),
+        ], all);
+        Assert.Empty(DecodeAll<Neighbour>(NetlinkCaptures.FdbDump, RtNetlink.DecodeNeighbour));
+        Assert.Empty(DecodeAll<FdbEntry>(NetlinkCaptures.NeighbourDump, RtNetlink.DecodeFdb));
+    }
+
+    [Fact]
     public void Decoders_skip_messages_of_other_types()
     {
         Assert.Empty(DecodeAll<Link>(NetlinkCaptures.AddressDump, RtNetlink.DecodeLink));

@@ -124,6 +124,71 @@ public class NetlinkEncodeTests
     }
 
     [Fact]
+    public void CreateMacvlan_matches_ip_link_add_type_macvlan()
+    {
+        // ip link add mv0 link <3> type macvlan mode bridge
+        Assert.Equal("4c00000010000506d1440c6b00000000000000000000000000000000000000000800050003000000080003006d763000"
+                     + "1c0012000b0001006d6163766c616e000c0002000800010004000000",
+            Hex(Requests.CreateMacvlan("mv0", 3, MacvlanMode.Bridge), 0x6b0c44d1));
+    }
+
+    [Fact]
+    public void CreateIpvlan_matches_ip_link_add_type_ipvlan()
+    {
+        // ip link add iv0 link <3> type ipvlan mode l2
+        Assert.Equal("5400000010000506d1440c6b000000000000000000000000000000000000000008000500030000000800030069763000"
+                     + "240012000a0001006970766c616e00001400020006000100000000000600020000000000",
+            Hex(Requests.CreateIpvlan("iv0", 3, IpvlanMode.L2), 0x6b0c44d1));
+    }
+
+    [Fact]
+    public void CreateVxlan_matches_ip_link_add_type_vxlan()
+    {
+        // ip link add vx0 mtu 1450 type vxlan id 42 local 10.1.2.3 dev <4> dstport 4789 nolearning
+        Assert.Equal("6c00000010000506d2440c6b000000000000000000000000000000000000000008000400aa05000008000300767830003c00"
+                     + "12000900010076786c616e0000002c0002000800030004000000080001002a000000080004000a010203050007000000"
+                     + "000006000f0012b50000",
+            Hex(Requests.CreateVxlan("vx0", 1450, new VxlanOptions(42, 4789, IPAddress.Parse("10.1.2.3"), 4, Learning: false)), 0x6b0c44d2));
+    }
+
+    [Fact]
+    public void SetNetNs_matches_ip_link_set_netns()
+    {
+        Assert.Equal("2800000010000500d2440c6b000000000000000007000000000000000000000008001c0004000000", Hex(Requests.SetNetNs(7, 4), 0x6b0c44d2));
+    }
+
+    [Fact]
+    public void Neighbour_requests_match_ip_neigh()
+    {
+        // ip neigh replace 10.1.2.9 lladdr 02:00:00:00:00:09 dev <4> nud permanent
+        Assert.Equal("300000001c000505d4440c6b00000000020000000400000080000000080001000a0102090a0002000200000000090000",
+            Hex(Requests.SetNeighbour(4, IPAddress.Parse("10.1.2.9"), PhysicalAddress.Parse("02-00-00-00-00-09")), 0x6b0c44d4));
+        Assert.Equal("3c0000001c000505d4440c6b000000000a000000040000008000000014000100fd0000010000000000000000000000090a00020002000000000a0000",
+            Hex(Requests.SetNeighbour(4, IPAddress.Parse("fd00:1::9"), PhysicalAddress.Parse("02-00-00-00-00-0A")), 0x6b0c44d4));
+        // ip neigh del 10.1.2.9 dev <4>
+        Assert.Equal("240000001d000500d5440c6b00000000020000000400000080000000080001000a010209",
+            Hex(Requests.DeleteNeighbour(4, IPAddress.Parse("10.1.2.9")), 0x6b0c44d5));
+    }
+
+    [Fact]
+    public void Fdb_requests_match_bridge_fdb()
+    {
+        var zero = PhysicalAddress.Parse("00-00-00-00-00-00");
+        var mac = PhysicalAddress.Parse("02-00-00-00-00-0B");
+        // bridge fdb append 00:00:00:00:00:00 dev <8> dst 10.0.0.2 self permanent
+        Assert.Equal("300000001c00050ce0440c6b000000000700000008000000c00002000a0002000000000000000000080001000a000002",
+            Hex(Requests.Fdb(8, zero, IPAddress.Parse("10.0.0.2"), Requests.FdbOp.Append), 0x6b0c44e0));
+        // bridge fdb replace 02:00:00:00:00:0b dev <8> dst 10.0.0.3 self permanent
+        Assert.Equal("300000001c000505e0440c6b000000000700000008000000c00002000a00020002000000000b0000080001000a000003",
+            Hex(Requests.Fdb(8, mac, IPAddress.Parse("10.0.0.3"), Requests.FdbOp.Replace), 0x6b0c44e0));
+        // bridge fdb del 02:00:00:00:00:0b dev <8> dst 10.0.0.3 self
+        Assert.Equal("300000001d000500e1440c6b000000000700000008000000c00002000a00020002000000000b0000080001000a000003",
+            Hex(Requests.Fdb(8, mac, IPAddress.Parse("10.0.0.3"), Requests.FdbOp.Delete), 0x6b0c44e1));
+        // bridge fdb show dev <8>
+        Assert.Equal("1c0000001e000103e1440c6b00000000070000000800000000000000", Hex(Requests.ListFdb(8), 0x6b0c44e1));
+    }
+
+    [Fact]
     public void Route_without_destination_or_gateway_is_rejected()
     {
         var e = Assert.Throws<ArgumentException>(() => Requests.AddRoute(new Route(null, null, 3)));
