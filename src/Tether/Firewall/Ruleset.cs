@@ -153,7 +153,10 @@ public static class Ruleset
         Rule("forward", $"iifname @{SetBridges} ct state established,related accept");
         Rule("forward", $"oifname @{SetBridges} ct state established,related accept");
         Rule("forward", $"iifname . oifname @{SetSameBridge} accept");
-        Rule("forward", $"oifname @{SetBridges} ct status dnat accept");
+        // Published ports: DNAT'ed connections into a bridge from outside Tether or from a non-internal network
+        // (hairpin on an internal bridge is covered by same_bridge); internal networks reach nothing through them.
+        Rule("forward", $"oifname @{SetBridges} ct status dnat iifname != @{SetBridges} accept");
+        Rule("forward", $"oifname @{SetBridges} ct status dnat iifname @{SetExternalBridges} accept");
         Rule("forward", $"iifname @{SetExternalBridges} oifname != @{SetBridges} accept");
         Rule("forward", $"iifname @{SetBridges} drop");
         Rule("forward", $"oifname @{SetBridges} drop");
