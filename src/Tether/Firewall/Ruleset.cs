@@ -74,7 +74,9 @@ public static class Ruleset
     }
 
     /// <summary>
-    /// The base ruleset plus the elements of <paramref name="change"/>: one atomic script. The base part is idempotent:
+    /// The base ruleset plus the elements of <paramref name="change"/>: one atomic script.
+    /// Bridge-level elements (<c>bridges</c>, <c>external_bridges</c>, <c>same_bridge</c>) are shared by every subnet record
+    /// of one network: removing any record of a bridge removes them, so remove a network's records together. The base part is idempotent:
     /// it adds the table, sets, maps and the user chain if missing, then flushes and rewrites Tether's own chains
     /// (never the user chain). Removals come first, each as add-then-delete so an absent element is not an error;
     /// then additions. Adding an element that is present with the same value is not an error; adding a port key
@@ -183,11 +185,13 @@ public static class Ruleset
     static List<(string Set, List<Element> Elements)> Collect(IReadOnlyList<FirewallNetwork>? networks, IReadOnlyList<PortMapping>? ports, bool removal)
     {
         var bySet = new Dictionary<string, List<Element>>();
+        var seen = new HashSet<(string, Element)>();
         void Add(string set, string key, string? value = null)
         {
-            if (!bySet.TryGetValue(set, out var list)) bySet[set] = list = [];
             var e = new Element(key, value == null ? key : $"{key} : {value}");
-            if (!list.Contains(e)) list.Add(e);
+            if (!seen.Add((set, e))) return;
+            if (!bySet.TryGetValue(set, out var list)) bySet[set] = list = [];
+            list.Add(e);
         }
         foreach (var n in networks ?? [])
         {
