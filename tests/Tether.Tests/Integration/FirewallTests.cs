@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Tether.Firewall;
 using Tether.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Tether.Tests.Integration;
 
@@ -9,7 +10,7 @@ namespace Tether.Tests.Integration;
 /// Kernel state made by Tether.Firewall inside a lab namespace, checked with <c>nft</c> (text and -j) as the oracle.
 /// Needs root.
 /// </summary>
-public class FirewallTests
+public class FirewallTests(ITestOutputHelper output)
 {
     static readonly FirewallNetwork Net1 = new("tb-net1", IPNetwork.Parse("172.30.0.0/16"), false);
     static readonly FirewallNetwork Net2 = new("tb-net2", IPNetwork.Parse("10.89.0.0/24"), false);
@@ -180,6 +181,32 @@ public class FirewallTests
 
         fl.Reconcile(Sample.AddNetworks, Sample.AddPorts);
         Assert.Equal(expected, fl.NftText());
+    }
+
+    [Fact]
+    public void ThousandsOfElementsKeepTheRuleCountFlat()
+    {
+        using var fl = new FirewallLab("fw");
+        fl.Apply(FirewallChange.Empty with { AddNetworks = [Net1], AddPorts = [P8080] });
+        var rules = Ruleset.OwnChains.ToDictionary(c => c, c => fl.Rules(c).Count);
+
+        var networks = Enumerable.Range(0, 300).Select(i => new FirewallNetwork($"tbs{i}", new IPNetwork(IPAddress.Parse($"10.{100 + i / 256}.{i % 256}.0"), 24), i % 5 == 0)).ToList();
+        var ports = Enumerable.Range(20000, 3000).Select(p => Tcp(p, $"10.100.{p % 256}.2", 80, bridge: $"tbs{p % 256}")).ToList();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        fl.Apply(FirewallChange.Empty with { AddNetworks = networks, AddPorts = ports });
+        var applyMs = sw.ElapsedMilliseconds;
+        output.WriteLine($"apply of 3000 ports + 300 networks: {applyMs} ms");
+
+        Assert.Equal(3001, fl.Elements("v4_ports").Count);
+        Assert.Equal(301, fl.Elements("bridges").Count);
+        Assert.Equal(241, fl.Elements("external_bridges").Count);
+        Assert.Equal(rules, Ruleset.OwnChains.ToDictionary(c => c, c => fl.Rules(c).Count));
+
+        fl.Apply(FirewallChange.Empty with { RemovePorts = ports.Take(1500).ToList(), RemoveNetworks = networks.Take(100).ToList() });
+        Assert.Equal(1501, fl.Elements("v4_ports").Count);
+        Assert.Equal(201, fl.Elements("bridges").Count);
+        // Generous bound: one batch with ~4000 elements is far below a second on any sane machine.
+        Assert.True(applyMs < 10_000, $"applying 3000 ports and 300 networks took {applyMs} ms");
     }
 
     [Fact]
