@@ -22,6 +22,10 @@ public sealed class Firewall
     public void Reconcile(IEnumerable<FirewallNetwork> networks, IEnumerable<PortMapping> ports) =>
         nft.Run(Ruleset.RenderFull(networks, ports));
 
+    /// <summary>Reads back the networks and ports Tether's table holds now (empty when the table is absent).</summary>
+    /// <exception cref="FirewallException">nft failed to list the ruleset.</exception>
+    public FirewallState Read() => FirewallState.Parse(nft.ListJson($"list ruleset {Ruleset.TableFamily}"));
+
     /// <summary>Deletes Tether's table, the user chain included (teardown). Succeeds when it is already gone.</summary>
     public void RemoveAll() => nft.Run(Ruleset.RenderRemoveAll());
 }

@@ -7,6 +7,8 @@ namespace Tether.Firewall;
 /// libnftables(3)). The context opens its netfilter netlink socket in <c>nft_ctx_new</c>, so it is bound to the network
 /// namespace of the thread that constructs this object: create it on a thread that has entered the target namespace.
 /// Calls are serialised with a lock; each <see cref="Run"/> is one atomic nftables transaction.
+/// Needs CAP_NET_ADMIN in that namespace for anything but parsing. Caveat of libnftables 1.0.6: if the netlink
+/// socket cannot be opened at all, the library prints an error and exits the process (mnl.c: netlink_init_error).
 /// </summary>
 public sealed class Nftables : IDisposable
 {

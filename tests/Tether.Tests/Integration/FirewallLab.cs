@@ -35,6 +35,7 @@ sealed class FirewallLab : IDisposable
     public void Apply(FirewallChange change) => thread.Run(() => firewall.Apply(change));
     public void Reconcile(IEnumerable<FirewallNetwork> n, IEnumerable<PortMapping> p) => thread.Run(() => firewall.Reconcile(n, p));
     public void RemoveAll() => thread.Run(firewall.RemoveAll);
+    public FirewallState Read() => thread.Run(firewall.Read);
     public string Run(string script) => thread.Run(() => nft.Run(script));
     public string ListJson(string command = "list ruleset") => thread.Run(() => nft.ListJson(command));
 

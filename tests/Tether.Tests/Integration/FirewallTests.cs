@@ -210,6 +210,21 @@ public class FirewallTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ReadReturnsWhatWasApplied()
+    {
+        using var fl = new FirewallLab("fw");
+        Assert.Equal(FirewallState.Empty.Networks, fl.Read().Networks);
+        fl.Apply(Sample);
+        var state = fl.Read();
+        Assert.Equal(Sample.AddNetworks.ToHashSet(), state.Networks.ToHashSet());
+        Assert.Equal(Sample.AddPorts.ToHashSet(), state.Ports.ToHashSet());
+        // Reconciling to what was read changes nothing.
+        var text = fl.NftText();
+        fl.Reconcile(state.Networks, state.Ports);
+        Assert.Equal(text, fl.NftText());
+    }
+
+    [Fact]
     public void RemoveAllDeletesTheTableAndSucceedsWhenAbsent()
     {
         using var fl = new FirewallLab("fw");
