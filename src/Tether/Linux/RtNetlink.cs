@@ -231,6 +231,9 @@ public sealed class RtNetlink : IDisposable
         return socket.Dump(Requests.ListRoutes(af), RouteDecoder, $"list {(af == Af.AF_INET ? "IPv4" : "IPv6")} routes");
     }
 
+    /// <summary>How many dumps were restarted because the kernel reported NLM_F_DUMP_INTR.</summary>
+    internal int DumpRestarts => socket.DumpRestarts;
+
     public void Dispose() => socket.Dispose();
 
     // ---- neighbours and FDB ----
