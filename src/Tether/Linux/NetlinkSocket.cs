@@ -87,8 +87,9 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     }
 
     /// <summary>
-    /// Sends <paramref name="request"/> (NLM_F_ACK is added) and waits for its ack. Returns 0 on success or the errno if it is in
-    /// <paramref name="tolerated"/>; any other error throws a <see cref="NetlinkException"/> naming <paramref name="operation"/>.
+    /// Sends <paramref name="request"/> (NLM_F_ACK is added) and waits for its ack. Returns 0 on success or the errno if it is
+    /// <paramref name="tolerated1"/> or <paramref name="tolerated2"/>; any other error throws a <see cref="NetlinkException"/>
+    /// naming <paramref name="operation"/>.
     /// </summary>
     public int Execute(NetlinkMessage request, string operation, int tolerated1 = 0, int tolerated2 = 0)
     {
@@ -98,22 +99,29 @@ internal sealed unsafe class NetlinkSocket : IDisposable
             while (true)
             {
                 int n = Receive(operation);
-                var reader = new MessageReader(receiveBuffer.AsSpan(0, n));
-                while (reader.MoveNext())
+                if (TryReadAck(receiveBuffer.AsSpan(0, n), s, PortId, out var err))
                 {
-                    var h = reader.Header;
-                    if (h.Seq != s || h.Pid != PortId) continue;
-                    if (h.Type == Nl.NLMSG_ERROR)
-                    {
-                        var err = NlMsgErr.Read(h, reader.Payload);
-                        if (err.Error == 0) return 0;
-                        int errno = -err.Error;
-                        if (errno == tolerated1 || errno == tolerated2) return errno;
-                        throw NetlinkException.For(operation, errno, err.ExtAckMessage);
-                    }
+                    int errno = -err.Error;
+                    if (errno == 0 || errno == tolerated1 || errno == tolerated2) return errno;
+                    throw NetlinkException.For(operation, errno, err.ExtAckMessage);
                 }
             }
         }
+    }
+
+    /// <summary>Finds the NLMSG_ERROR (ack or error) for request <paramref name="seq"/> in one datagram; other messages are skipped.</summary>
+    internal static bool TryReadAck(ReadOnlySpan<byte> datagram, uint seq, uint port, out NlMsgErr ack)
+    {
+        var reader = new MessageReader(datagram);
+        while (reader.MoveNext())
+        {
+            var h = reader.Header;
+            if (h.Seq != seq || h.Pid != port || h.Type != Nl.NLMSG_ERROR) continue;
+            ack = NlMsgErr.Read(h, reader.Payload);
+            return true;
+        }
+        ack = default;
+        return false;
     }
 
     /// <summary>
@@ -147,6 +155,9 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
+    /// <summary>How many dumps were restarted because the kernel flagged NLM_F_DUMP_INTR (diagnostics and tests).</summary>
+    public int DumpRestarts { get; private set; }
+
     /// <summary>
     /// Sends a dump request (NLM_F_DUMP is added) and decodes every reply until NLMSG_DONE. When the kernel marks a part
     /// NLM_F_DUMP_INTR (the table changed during the dump) the whole dump is repeated, up to 10 times.
@@ -159,39 +170,57 @@ internal sealed unsafe class NetlinkSocket : IDisposable
             for (int attempt = 1; ; attempt++)
             {
                 results.Clear();
-                bool interrupted = false;
+                var state = new DumpState();
                 uint s = Send(request, Nl.NLM_F_DUMP, operation);
-                bool done = false;
-                while (!done)
+                while (!state.Done)
                 {
                     int n = Receive(operation);
-                    var reader = new MessageReader(receiveBuffer.AsSpan(0, n));
-                    while (reader.MoveNext())
-                    {
-                        var h = reader.Header;
-                        if (h.Seq != s || h.Pid != PortId) continue;
-                        if ((h.Flags & Nl.NLM_F_DUMP_INTR) != 0) interrupted = true;
-                        if (h.Type == Nl.NLMSG_DONE)
-                        {
-                            // NLMSG_DONE carries an int: 0, or a negative errno when the dump failed part way.
-                            int status = reader.Payload.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(reader.Payload) : 0;
-                            if (status < 0) throw NetlinkException.For(operation, -status);
-                            done = true;
-                            break;
-                        }
-                        if (h.Type == Nl.NLMSG_ERROR)
-                        {
-                            var err = NlMsgErr.Read(h, reader.Payload);
-                            if (err.Error == 0) { done = true; break; }
-                            throw NetlinkException.For(operation, -err.Error, err.ExtAckMessage);
-                        }
-                        if (h.Type is Nl.NLMSG_NOOP or Nl.NLMSG_OVERRUN) continue;
-                        if (decode(h, reader.Payload, out var v)) results.Add(v);
-                    }
+                    ReadDumpPart(receiveBuffer.AsSpan(0, n), s, PortId, decode, results, ref state, operation);
                 }
-                if (!interrupted) return results;
+                if (!state.Interrupted) return results;
+                DumpRestarts++;
                 if (attempt == MaxDumpAttempts)
                     throw NetlinkException.For($"{operation} (interrupted {MaxDumpAttempts} times by concurrent changes)", Libc.EINTR);
+            }
+        }
+    }
+
+    internal struct DumpState
+    {
+        public bool Done, Interrupted;
+    }
+
+    /// <summary>
+    /// Reads one datagram of a dump for request <paramref name="seq"/>: decodes its messages into <paramref name="results"/>,
+    /// notes NLM_F_DUMP_INTR, stops at NLMSG_DONE, throws on an error. Messages of other requests are skipped.
+    /// </summary>
+    internal static void ReadDumpPart<T>(ReadOnlySpan<byte> datagram, uint seq, uint port, NetlinkDecoder<T> decode, List<T> results,
+        ref DumpState state, string operation)
+    {
+        var reader = new MessageReader(datagram);
+        while (reader.MoveNext())
+        {
+            var h = reader.Header;
+            if (h.Seq != seq || h.Pid != port) continue;
+            if ((h.Flags & Nl.NLM_F_DUMP_INTR) != 0) state.Interrupted = true;
+            switch (h.Type)
+            {
+                case Nl.NLMSG_DONE:
+                    // NLMSG_DONE carries an int: 0, or a negative errno when the dump failed part way.
+                    int status = reader.Payload.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(reader.Payload) : 0;
+                    if (status < 0) throw NetlinkException.For(operation, -status);
+                    state.Done = true;
+                    return;
+                case Nl.NLMSG_ERROR:
+                    var err = NlMsgErr.Read(h, reader.Payload);
+                    if (err.Error != 0) throw NetlinkException.For(operation, -err.Error, err.ExtAckMessage);
+                    state.Done = true;
+                    return;
+                case Nl.NLMSG_NOOP or Nl.NLMSG_OVERRUN:
+                    continue;
+                default:
+                    if (decode(h, reader.Payload, out var v)) results.Add(v);
+                    continue;
             }
         }
     }

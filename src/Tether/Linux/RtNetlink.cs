@@ -45,8 +45,11 @@ public sealed class RtNetlink : IDisposable
     }
 
     /// <summary>The link with index <paramref name="index"/>, or null (<c>ip link show</c> by index).</summary>
-    public Link? FindLink(int index) =>
-        socket.Get(Requests.GetLink(index), LinkDecoder, $"find link {index}", Libc.ENODEV, out var link) ? link : null;
+    public Link? FindLink(int index)
+    {
+        if (index <= 0) throw new ArgumentOutOfRangeException(nameof(index), index, "link index must be positive");
+        return socket.Get(Requests.GetLink(index), LinkDecoder, $"find link {index}", Libc.ENODEV, out var link) ? link : null;
+    }
 
     /// <summary>Creates a bridge (<c>ip link add NAME mtu MTU type bridge</c>), down; returns it as read back. EEXIST if the name is taken.</summary>
     public Link CreateBridge(string name, int mtu)
@@ -219,7 +222,10 @@ public sealed class RtNetlink : IDisposable
     public bool DeleteRoute(Route route) =>
         socket.Execute(Requests.DeleteRoute(route), $"delete route {Describe(route)}", Libc.ESRCH) == 0;
 
-    /// <summary>Unicast routes of the main table for one family (<c>ip -4 route show</c> / <c>ip -6 route show</c>).</summary>
+    /// <summary>
+    /// Unicast routes of the main table for one family (<c>ip -4 route show</c> / <c>ip -6 route show</c>). A multipath route
+    /// (RTA_MULTIPATH) appears with neither gateway nor output link.
+    /// </summary>
     public IReadOnlyList<Route> ListRoutes(AddressFamily family)
     {
         byte af = family switch
@@ -231,7 +237,6 @@ public sealed class RtNetlink : IDisposable
         return socket.Dump(Requests.ListRoutes(af), RouteDecoder, $"list {(af == Af.AF_INET ? "IPv4" : "IPv6")} routes");
     }
 
-    public void Dispose() => socket.Dispose();
 
     // ---- neighbours and FDB ----
 
@@ -299,6 +304,12 @@ public sealed class RtNetlink : IDisposable
         all.RemoveAll(f => f.LinkIndex != index);
         return all;
     }
+
+    /// <summary>How many dumps were restarted because the kernel reported NLM_F_DUMP_INTR.</summary>
+    internal int DumpRestarts => socket.DumpRestarts;
+
+    /// <summary>Closes the socket; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => socket.Dispose();
 
     // ---- helpers ----
 

@@ -156,5 +156,7 @@ public class LinuxNetNsTests
         // Deleting the bind mount while the socket is open: the namespace lives on for the socket.
         NetNs.Delete(ns.Path);
         Assert.Equal(["lo"], nl.ListLinks().Select(l => l.Name));
+        nl.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => nl.ListLinks());
     }
 }

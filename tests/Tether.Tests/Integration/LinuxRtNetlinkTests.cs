@@ -12,7 +12,7 @@ namespace Tether.Tests.Integration;
 /// RtNetlink against the real kernel, inside a lab namespace (the socket is opened there with OpenIn; nothing runs in the
 /// root namespace). iproute2's JSON output is the oracle.
 /// </summary>
-public class LinuxRtNetlinkTests
+public class LinuxRtNetlinkTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void Bridge_is_created_found_listed_and_deleted()
@@ -285,5 +285,50 @@ public class LinuxRtNetlinkTests
         Assert.Empty(errors);
         Assert.Equal(["lo"], nl.ListLinks().Select(l => l.Name));
         Assert.Single(Ip(lab.NsPath, "link", "show"));
+    }
+
+    [Fact]
+    public void Multipart_dumps_stay_consistent_while_another_socket_changes_links()
+    {
+        using var lab = new Lab("lx");
+        using var reader = RtNetlink.OpenIn(lab.NsPath);
+        using var writer = RtNetlink.OpenIn(lab.NsPath);
+        const int stable = 80; // enough links that a dump spans several datagrams
+        for (int i = 0; i < stable; i++) writer.CreateBridge($"ts{i}", 1500);
+
+        var stop = false;
+        Exception? churnError = null;
+        var churn = new Thread(() =>
+        {
+            try
+            {
+                for (int i = 0; !Volatile.Read(ref stop); i++)
+                {
+                    writer.CreateBridge($"tc{i % 4}", 1500);
+                    writer.SetUp(writer.FindLink($"tc{i % 4}")!.Index);
+                    Assert.True(writer.DeleteLink($"tc{i % 4}"));
+                }
+            }
+            catch (Exception e) { churnError = e; }
+        });
+        churn.Start();
+        try
+        {
+            for (int round = 0; round < 40; round++)
+            {
+                var names = reader.ListLinks().Select(l => l.Name).ToHashSet();
+                for (int i = 0; i < stable; i++) Assert.Contains($"ts{i}", names);
+                Assert.Contains("lo", names);
+                Assert.True(names.Count <= stable + 1 + 4);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            churn.Join();
+        }
+        Assert.Null(churnError);
+        Assert.Equal(stable + 1, Ip(lab.NsPath, "link", "show").Count);
+        output.WriteLine($"dumps restarted after NLM_F_DUMP_INTR: {reader.DumpRestarts}");
     }
 }
