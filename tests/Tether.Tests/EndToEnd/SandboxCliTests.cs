@@ -88,7 +88,7 @@ public class SandboxCliTests
         Assert.Equal("bg", (string?)ls["Name"]);
         Assert.Equal("n", (string?)ls["Networks"]![0]);
 
-        Assert.Equal("eth0\n", lab.TetherOk("exec", "bg", "--", "busybox", "sh", "-c", "ip -o link show eth0 | cut -d: -f2 | tr -d ' '"));
+        Assert.Equal("eth0\n", lab.TetherOk("exec", "bg", "--", "busybox", "sh", "-c", "ip -o -4 addr show | grep -v ' lo ' | awk '{print $2}'"));
         Assert.Equal(3, lab.Tether("exec", "bg", "--", "busybox", "sh", "-c", "exit 3").ExitCode);
 
         var refused = lab.Tether("rm", "bg");

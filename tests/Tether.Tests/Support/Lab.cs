@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace Tether.Tests.Support;
 
@@ -79,8 +80,8 @@ public sealed class Lab : IDisposable
     {
         string J(params string[] a) => Sh.Try(["ip", "netns", "exec", Name, .. a]).Stdout;
         return string.Join("\n---\n",
-            J("ip", "-j", "-d", "link", "show"),
-            J("ip", "-j", "addr", "show"),
+            Regex.Replace(J("ip", "-j", "-d", "link", "show"), "\"[a-z_]*timer\":[0-9.]+", "timer"),
+            J("ip", "-j", "addr", "show").Replace("\"tentative\":true,", ""),   // IPv6 DAD finishing is not a change
             J("ip", "-j", "route", "show", "table", "all"),
             J("nft", "-j", "list", "ruleset"),
             string.Join(",", Directory.Exists(Path.Combine(RunDir, "netns")) ? Directory.GetFiles(Path.Combine(RunDir, "netns")).Order() : []));
