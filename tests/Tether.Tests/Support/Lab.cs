@@ -87,6 +87,21 @@ public sealed class Lab : IDisposable
             string.Join(",", Directory.Exists(Path.Combine(RunDir, "netns")) ? Directory.GetFiles(Path.Combine(RunDir, "netns")).Order() : []));
     }
 
+    /// <summary>A <see cref="KernelSnapshot"/> taken once the kernel has settled (link operstate, IPv6 DAD):
+    /// two snapshots 200 ms apart agree, or 5 s passed.</summary>
+    public string StableKernelSnapshot()
+    {
+        var snap = KernelSnapshot();
+        for (var i = 0; i < 25; i++)
+        {
+            Thread.Sleep(200);
+            var next = KernelSnapshot();
+            if (next == snap) break;
+            snap = next;
+        }
+        return snap;
+    }
+
     public void Dispose()
     {
         // Kill every process still inside any namespace we made, then unmount Tether's sandboxes.
