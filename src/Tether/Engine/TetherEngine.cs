@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Tether.Drivers;
 using Tether.Drivers.Bridge;
@@ -335,7 +334,14 @@ public sealed class TetherEngine : IDisposable
             throw new TetherException($"invalid {what} name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most 128 characters");
     }
 
-    static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+    /// <summary>A 64-hex-digit ID like docker's. Random.Shared is seeded from the kernel's entropy per process, which is
+    /// enough for uniqueness and avoids loading OpenSSL (RandomNumberGenerator), which alone costs tens of ms at start.</summary>
+    static string NewId()
+    {
+        Span<byte> bytes = stackalloc byte[32];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     public void Dispose()
     {

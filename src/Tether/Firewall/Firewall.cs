@@ -16,6 +16,17 @@ public sealed class Firewall
     /// <exception cref="FirewallException">nftables rejected the batch; nothing was changed.</exception>
     public void Apply(FirewallChange change) => nft.Run(Ruleset.Render(change));
 
+    /// <summary>Applies a delta that touches only set and map elements (see <see cref="Ruleset.RenderElements"/>), without
+    /// rewriting the base chains; when that batch fails (e.g. the table was deleted behind Tether's back), applies the
+    /// full <see cref="Apply"/> batch instead, which recreates the base.</summary>
+    /// <exception cref="ArgumentException">The change holds an invalid bridge name, port or address.</exception>
+    /// <exception cref="FirewallException">nftables rejected the full batch too; nothing was changed.</exception>
+    public void ApplyElements(FirewallChange change)
+    {
+        try { nft.Run(Ruleset.RenderElements(change)); }
+        catch (FirewallException) { Apply(change); }
+    }
+
     /// <summary>Makes the kernel hold exactly these networks and ports (see <see cref="Ruleset.RenderFull"/>).</summary>
     /// <exception cref="ArgumentException">An invalid bridge name, port or address.</exception>
     /// <exception cref="FirewallException">nftables rejected the batch; nothing was changed.</exception>

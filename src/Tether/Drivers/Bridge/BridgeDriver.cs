@@ -94,8 +94,8 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         if (ep.Ports.Count > 0)
         {
             var ports = Mappings(network, ep.Address, ep.Ports);
-            host.Firewall.Apply(new FirewallChange([], [], ports, []));
-            undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.Apply(new FirewallChange([], [], [], ports)));
+            host.Firewall.ApplyElements(new FirewallChange([], [], ports, []));
+            undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.ApplyElements(new FirewallChange([], [], [], ports)));
         }
         return mac;
     }
@@ -104,7 +104,7 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
     {
         var errors = new List<string>();
         if (ports.Count > 0)
-            Try(errors, () => host.Firewall.Apply(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
+            Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
         if (endpoint.HostIfName is not null) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
         if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
     }
