@@ -118,6 +118,54 @@ public class SandboxCliTests
     }
 
     [Fact]
+    public void ConnectAddsInterfacesInOrderAndDisconnectMovesTheDefaultRoute()
+    {
+        using var lab = new Lab("sc");
+        lab.TetherOk("network", "create", "--subnet", "10.60.0.0/24", "one");
+        lab.TetherOk("network", "create", "--subnet", "10.61.0.0/24", "two");
+        lab.TetherOk("network", "create", "--subnet", "10.62.0.0/24", "--internal", "three");
+        lab.TetherOk("create", "--name", "a", "--network", "one");
+        lab.TetherOk("network", "connect", "--ip", "10.61.0.50", "--alias", "api", "two", "a");
+        lab.TetherOk("network", "connect", "three", "a");
+        var view = lab.TetherJson("inspect", "a").AsArray()[0]!;
+        var ns = (string)view["NetworkSettings"]!["SandboxKey"]!;
+        var nets = view["NetworkSettings"]!["Networks"]!;
+        Assert.Equal("eth1", (string?)nets["two"]!["InterfaceName"]);
+        Assert.Equal("10.61.0.50", (string?)nets["two"]!["IPAddress"]);
+        Assert.Equal("api", (string?)nets["two"]!["Aliases"]![0]);
+        Assert.Equal("eth2", (string?)nets["three"]!["InterfaceName"]);
+        Assert.Equal(["lo", "eth0", "eth1", "eth2"], IpJson(ns, "link").AsArray().Select(l => (string)l!["ifname"]!).ToArray());
+        Assert.Equal("10.60.0.1", (string?)IpJson(ns, "route", "show", "default").AsArray().Single()!["gateway"]);
+
+        var again = lab.Tether("network", "connect", "two", "a");
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("already connected", again.Stderr);
+
+        lab.TetherOk("network", "disconnect", "one", "a");
+        var def = IpJson(ns, "route", "show", "default").AsArray().Single()!;
+        Assert.Equal("10.61.0.1", (string?)def["gateway"]);
+        Assert.Equal("eth1", (string?)def["dev"]);
+        lab.TetherOk("network", "disconnect", "two", "a");
+        Assert.Empty(IpJson(ns, "route", "show", "default").AsArray());   // only the internal network is left
+        Assert.Equal(["lo", "eth2"], IpJson(ns, "link").AsArray().Select(l => (string)l!["ifname"]!).ToArray());
+        lab.TetherOk("network", "connect", "one", "a");
+        Assert.Equal("eth3", (string?)lab.TetherJson("inspect", "a").AsArray()[0]!["NetworkSettings"]!["Networks"]!["one"]!["InterfaceName"]);
+        Assert.Equal("10.60.0.1", (string?)IpJson(ns, "route", "show", "default").AsArray().Single()!["gateway"]);
+    }
+
+    [Fact]
+    public void PublishingAfterTheRulesetWasFlushedBehindOurBackRecreatesIt()
+    {
+        using var lab = new Lab("sf");
+        lab.TetherOk("network", "create", "n");
+        lab.Exec("nft", "flush", "ruleset");
+        lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "8088:80");
+        var ruleset = lab.Exec("nft", "list", "table", "inet", "tether");
+        Assert.Contains("tcp . 8088 : 172.18.0.2 . 80", ruleset);
+        Assert.Contains("jump user", ruleset);
+    }
+
+    [Fact]
     public void TwentyParallelCreatesAndRemovesGetDistinctAddressesAndLeaveNothing()
     {
         using var lab = new Lab("sp");
