@@ -163,7 +163,8 @@ public sealed class TetherEngine : IDisposable
     {
         var s = store.FindSandbox(nameOrId);
         if (s is null) return false;
-        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
+        var nsExists = NetNs.Exists(s.NsPath);
+        var pids = nsExists ? NetNs.Pids(s.NsPath) : [];
         if (pids.Count > 0)
         {
             if (!force) throw new TetherException($"sandbox {s.Name} has running processes (PIDs {string.Join(", ", pids)}): stop them or use rm -f");
@@ -173,7 +174,7 @@ public sealed class TetherEngine : IDisposable
         foreach (var e in store.EndpointsOfSandbox(s.Id).Reverse())
         {
             var n = store.Networks().First(x => x.Id == e.NetworkId);
-            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id)); }
+            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: nsExists); }
             catch (Exception ex) { errors.Add(ex.Message); }
         }
         try { NetNs.Delete(s.NsPath); }
@@ -246,7 +247,7 @@ public sealed class TetherEngine : IDisposable
         var eps = store.EndpointsOfSandbox(s.Id);
         var e = eps.FirstOrDefault(x => x.NetworkId == n.Id) ?? throw new TetherException($"sandbox {s.Name} is not connected to network {n.Name}");
         var hadDefault = DefaultRouteHolder(eps)?.Id == e.Id;
-        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id));
+        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false);
         store.DeleteEndpoint(e.Id);
         if (hadDefault && NetNs.Exists(s.NsPath) && DefaultRouteHolder(store.EndpointsOfSandbox(s.Id)) is { } next)
             SetDefaultRoute(s, next, new UndoLog());

@@ -96,7 +96,7 @@ public class SandboxCliTests
         Assert.Contains("running processes", refused.Stderr);
         lab.TetherOk("rm", "-f", "bg");
         Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("sleep"));
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotContain("8080", lab.Exec("nft", "list", "ruleset"));
     }
 
@@ -111,7 +111,7 @@ public class SandboxCliTests
         File.Delete(ns);
 
         lab.TetherOk("rm", "-f", "a");
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotContain("9000", lab.Exec("nft", "list", "ruleset"));
         Assert.Equal(0, lab.Tether("rm", "-f", "a").ExitCode);  // again: still succeeds
         lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "9000:80");  // the port and the name are free again
@@ -180,7 +180,7 @@ public class SandboxCliTests
         var removes = Enumerable.Range(0, 20).AsParallel().WithDegreeOfParallelism(20).Select(i => lab.Tether("rm", $"p{i}")).ToList();
         Assert.All(removes, r => Assert.True(r.ExitCode == 0, r.Stderr));
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotMatch("1000[0-9]|1001[0-9]", lab.Exec("nft", "list", "ruleset"));
         Assert.Empty(Directory.GetFiles(Path.Combine(lab.RunDir, "netns")));
     }

@@ -90,6 +90,23 @@ public sealed class Lab : IDisposable
             string.Join(",", Directory.Exists(Path.Combine(RunDir, "netns")) ? Directory.GetFiles(Path.Combine(RunDir, "netns")).Order() : []));
     }
 
+    /// <summary>Lists the lab's links of one kind (e.g. "veth") as `ip -o link` lines.</summary>
+    public string[] Links(string kind) =>
+        Exec("ip", "-o", "link", "show", "type", kind).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Waits until the lab has no link of this kind (at most 5 s) and returns what is left: the host end of a
+    /// sandbox's veth pair is freed by the kernel together with the sandbox's namespace, asynchronously.</summary>
+    public string[] LinksAfterSettling(string kind)
+    {
+        var left = Links(kind);
+        for (var i = 0; i < 100 && left.Length > 0; i++)
+        {
+            Thread.Sleep(50);
+            left = Links(kind);
+        }
+        return left;
+    }
+
     /// <summary>A <see cref="KernelSnapshot"/> taken once the kernel has settled (link operstate, IPv6 DAD):
     /// two snapshots 200 ms apart agree, or 5 s passed.</summary>
     public string StableKernelSnapshot()

@@ -100,12 +100,13 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         return mac;
     }
 
-    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports)
+    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
     {
         var errors = new List<string>();
         if (ports.Count > 0)
             Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
-        if (endpoint.HostIfName is not null) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
+        // The host end dies with its peer when the sandbox's namespace goes.
+        if (endpoint.HostIfName is not null && !namespaceGoing) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
         if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
     }
 
