@@ -148,8 +148,8 @@ public sealed class TetherEngine : IDisposable
             var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null);
             NetNs.Create(sandbox.NsPath);
             undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
-            using (var inside = RtNetlink.OpenIn(sandbox.NsPath))
-                inside.SetUp(inside.FindLink("lo")!.Index);
+            var inside = host.Sandbox(sandbox.NsPath);
+            inside.SetUp(inside.FindLink("lo")!.Index);
             store.InsertSandbox(sandbox);
             if (network is not null) Attach(sandbox, network, attach!, undo);
             return sandbox;
@@ -322,11 +322,11 @@ public sealed class TetherEngine : IDisposable
     void SetDefaultRoute(SandboxRecord s, EndpointRecord e, UndoLog undo)
     {
         var n = store.Networks().First(x => x.Id == e.NetworkId);
-        using var inside = RtNetlink.OpenIn(s.NsPath);
+        var inside = host.Sandbox(s.NsPath);
         var link = inside.FindLink(e.IfName) ?? throw new TetherException($"interface {e.IfName} is missing in sandbox {s.Name}");
         var route = new Route(null, IPAddress.Parse(n.Subnets[0].Gateway), link.Index);
         inside.AddRoute(route);
-        undo.Add($"default route of {s.Name}", () => { using var nl = RtNetlink.OpenIn(s.NsPath); nl.DeleteRoute(route); });
+        undo.Add($"default route of {s.Name}", () => inside.DeleteRoute(route));
     }
 
     static void CheckName(string what, string name)

@@ -84,8 +84,8 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
             nl.SetUp(veth.Index);
         }
         string mac;
-        using (var inside = RtNetlink.OpenIn(ep.Sandbox.NsPath))
         {
+            var inside = host.Sandbox(ep.Sandbox.NsPath);
             var link = inside.FindLink(ep.IfName) ?? throw new TetherException($"interface {ep.IfName} did not appear in sandbox {ep.Sandbox.Name}");
             inside.AddAddress(link.Index, ep.Address, ep.PrefixLength);
             inside.SetUp(link.Index);
