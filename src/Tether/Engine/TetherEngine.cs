@@ -206,18 +206,21 @@ public sealed class TetherEngine : IDisposable
     public void SetPid(SandboxRecord s, int? pid) => store.Write(() => { store.SetSandboxPid(s.Id, pid); return 0; });
 
     /// <summary>Everything about one sandbox: its record, endpoints with their networks, and published ports.</summary>
-    public SandboxDetails Details(SandboxRecord s) => store.Read(() => DetailsLocked(s));
+    public SandboxDetails Details(SandboxRecord s) => DetailsOf([s])[0];
 
     /// <summary>Details of every sandbox, read in one snapshot.</summary>
-    public IReadOnlyList<SandboxDetails> AllDetails() => store.Read(() => store.Sandboxes().Select(DetailsLocked).ToList());
+    public IReadOnlyList<SandboxDetails> AllDetails() => DetailsOf(null);
 
-    SandboxDetails DetailsLocked(SandboxRecord s)
+    /// <summary>Details of the given sandboxes (all when null): one store snapshot and one scan of /proc.</summary>
+    IReadOnlyList<SandboxDetails> DetailsOf(IReadOnlyList<SandboxRecord>? only) => store.Read(() =>
     {
+        var sandboxes = only ?? store.Sandboxes();
         var networks = store.Networks().ToDictionary(n => n.Id);
-        var eps = store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList();
-        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
-        return new SandboxDetails(s, eps, pids);
-    }
+        var pids = NetNs.Pids(sandboxes.Select(s => s.NsPath).ToList());
+        return sandboxes.Select(s => new SandboxDetails(s,
+            store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList(),
+            pids[s.NsPath])).ToList();
+    });
 
     /// <summary>Endpoints of a network with their sandboxes, for <c>network inspect</c>.</summary>
     public IReadOnlyList<(EndpointRecord Endpoint, SandboxRecord Sandbox)> NetworkEndpoints(NetworkRecord n) => store.Read(() =>
