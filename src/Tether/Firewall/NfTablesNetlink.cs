@@ -364,7 +364,7 @@ internal sealed unsafe class NfTablesNetlink : IDisposable
                 }
             }
         }
-        if (errors.Count > 0) throw new FirewallException(errors[0], string.Join("\n", errors));
+        if (errors.Count > 0) throw new FirewallException(errors[0], errors.Count == 1 ? "" : string.Join("\n", errors));
         if (pending > 0) throw new FirewallException($"nft: {pending} of {ops.Count} element operations got no reply from the kernel");
     }
 
