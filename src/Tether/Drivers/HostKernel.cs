@@ -17,7 +17,7 @@ public sealed class HostKernel : IDisposable
     public RtNetlink Netlink => netlink ??= RtNetlink.Open();
 
     /// <summary>Tether's nftables ruleset in the host namespace.</summary>
-    public Firewall.Firewall Firewall => firewall ??= new Firewall.Firewall(nftables ??= new Nftables());
+    public Firewall.Firewall Firewall => firewall ??= new Firewall.Firewall(() => nftables ??= new Nftables());
 
     readonly Dictionary<string, RtNetlink> sandboxes = new();
 
@@ -41,6 +41,7 @@ public sealed class HostKernel : IDisposable
     {
         netlink?.Dispose();
         foreach (var nl in sandboxes.Values) nl.Dispose();
+        firewall?.Dispose();
         nftables?.Dispose();
     }
 }
