@@ -102,10 +102,10 @@ internal sealed unsafe class NfTablesNetlink : IDisposable
         {
             ArgumentNullException.ThrowIfNull(p);
             Ruleset.Quote(p.Bridge);
-            var f = FamilyOf(p.ContainerIp, nameof(p.ContainerIp));
+            var f = Ruleset.FamilyOf(p.ContainerIp, nameof(p.ContainerIp));
             var hostIp = p.HostIp;
             if (hostIp != null && (hostIp.Equals(IPAddress.Any) || hostIp.Equals(IPAddress.IPv6Any))) hostIp = null;
-            if (hostIp != null && FamilyOf(hostIp, nameof(p.HostIp)) != f)
+            if (hostIp != null && Ruleset.FamilyOf(hostIp, nameof(p.HostIp)) != f)
                 throw new ArgumentException($"port binding {hostIp}:{p.HostPort} -> {p.ContainerIp}:{p.ContainerPort}: host and container addresses differ in family", nameof(ports));
             if (p.ContainerIp.Equals(IPAddress.Any) || p.ContainerIp.Equals(IPAddress.IPv6Any))
                 throw new ArgumentException("container address must not be the unspecified address", nameof(ports));
@@ -115,7 +115,7 @@ internal sealed unsafe class NfTablesNetlink : IDisposable
                 Protocol.Udp => ("udp", IPPROTO_UDP),
                 _ => throw new ArgumentException($"unknown protocol {p.Protocol}", nameof(ports)),
             };
-            int hostPort = CheckPort(p.HostPort), containerPort = CheckPort(p.ContainerPort);
+            int hostPort = Ruleset.CheckPort(p.HostPort), containerPort = Ruleset.CheckPort(p.ContainerPort);
             var value = Concat([Address(p.ContainerIp), Service(containerPort)]);
             string set, text;
             byte[] key;
@@ -137,20 +137,6 @@ internal sealed unsafe class NfTablesNetlink : IDisposable
         }
         return Ruleset.Sets.Where(s => bySet.ContainsKey(s.Name)).Select(s => (s.Name, bySet[s.Name])).ToList();
     }
-
-    static AddressFamily FamilyOf(IPAddress a, string what)
-    {
-        ArgumentNullException.ThrowIfNull(a, what);
-        if (a.AddressFamily == AddressFamily.InterNetworkV6 && (a.ScopeId != 0 || a.IsIPv4MappedToIPv6))
-            throw new ArgumentException($"{what} {a}: scoped and IPv4-mapped IPv6 addresses are not supported", what);
-        if (a.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
-            throw new ArgumentException($"{what} {a}: not an IPv4 or IPv6 address", what);
-        return a.AddressFamily;
-    }
-
-    static int CheckPort(int port) => port is >= 1 and <= 65535
-        ? port
-        : throw new ArgumentOutOfRangeException(nameof(port), port, "port must be 1-65535");
 
     /// <summary>nft <c>inet_service</c>: a 16-bit port in network byte order.</summary>
     static byte[] Service(int port)

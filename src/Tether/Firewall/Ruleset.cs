@@ -246,7 +246,7 @@ public static class Ruleset
     static void AppendElements(StringBuilder sb, string verb, string set, IEnumerable<string> elements) =>
         sb.Append($"{verb} element {TableFamily} {TableName} {set} {{ {string.Join(", ", elements)} }}\n");
 
-    static AddressFamily FamilyOf(IPAddress a, string what)
+    internal static AddressFamily FamilyOf(IPAddress a, string what)
     {
         ArgumentNullException.ThrowIfNull(a, what);
         if (a.AddressFamily == AddressFamily.InterNetworkV6 && (a.ScopeId != 0 || a.IsIPv4MappedToIPv6))
@@ -262,7 +262,7 @@ public static class Ruleset
         return n.ToString();
     }
 
-    static int CheckPort(int port) => port is >= 1 and <= 65535
+    internal static int CheckPort(int port) => port is >= 1 and <= 65535
         ? port
         : throw new ArgumentOutOfRangeException(nameof(port), port, "port must be 1-65535");
 
