@@ -39,17 +39,25 @@ static class Cli
         root.Subcommands.Add(InspectCommand());
         root.Subcommands.Add(PortCommand());
         root.Subcommands.Add(RmCommand());
+        root.Subcommands.Add(ReconcileCommand());
         root.Subcommands.Add(ExecInCommand());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"tether: {parsed.Errors[0].Message} (see tether --help)");
+            // "Unrecognized command or argument 'x'" names the bad value; "Required command was not provided" does not.
+            var error = parsed.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parsed.Errors[0];
+            Console.Error.WriteLine($"tether: {error.Message} (see tether --help)");
             return 2;
         }
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (CommandNotFound e)
+        {
+            Console.Error.WriteLine($"tether: {e.Message}");
+            return 127;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -58,7 +66,8 @@ static class Cli
         }
     }
 
-    static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+    /// <summary>One line, without .NET's " (Parameter 'x')" suffix of argument exceptions.</summary>
+    static string OneLine(string s) => System.Text.RegularExpressions.Regex.Replace(s.ReplaceLineEndings(" ").Trim(), @" \(Parameter '[^']*'\)$", "");
 
     static TetherEngine Engine(ParseResult p) =>
         new(new TetherPaths(Path.GetFullPath(p.GetValue(StateDir)!), Path.GetFullPath(p.GetValue(RunDir)!)));
@@ -267,6 +276,7 @@ static class Cli
         run.SetAction(p =>
         {
             if (p.GetValue(detach) && p.GetValue(rm)) throw new TetherException("--rm and -d cannot be combined");
+            CheckExecutable(p.GetValue(command)![0]);
             var request = o.Request(p);
             using var engine = Engine(p);
             var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
@@ -310,6 +320,31 @@ static class Cli
         return Process.Start(psi)!;
     }
 
+    /// <summary>Fails like docker (exit 127) when the command cannot be found, before anything is made.</summary>
+    static void CheckExecutable(string program)
+    {
+        bool Runnable(string path) => File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+        var found = program.Contains('/')
+            ? Runnable(program)
+            : (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':').Any(d => d.Length > 0 && Runnable(Path.Combine(d, program)));
+        if (!found) throw new CommandNotFound($"exec: \"{program}\": executable file not found in $PATH");
+    }
+
+    /// <summary>The command to run does not exist: exit code 127, as in docker and shells.</summary>
+    sealed class CommandNotFound(string message) : Exception(message);
+
+    static Command ReconcileCommand()
+    {
+        var c = new Command("reconcile", "Make the kernel match Tether's state again (firewall, bridges, stale namespaces)");
+        c.SetAction(p =>
+        {
+            using var engine = Engine(p);
+            foreach (var line in engine.Reconcile()) Console.WriteLine(line);
+            return 0;
+        });
+        return c;
+    }
+
     static Command ExecInCommand()
     {
         var log = new Option<string?>("--log");
@@ -320,7 +355,8 @@ static class Cli
         c.SetAction(p =>
         {
             var logFile = p.GetValue(log);
-            NetNs.ExecInside(p.GetValue(ns)!, p.GetValue(command)!, logFile, newSession: logFile is not null);
+            try { NetNs.ExecInside(p.GetValue(ns)!, p.GetValue(command)!, logFile, newSession: logFile is not null); }
+            catch (IOException e) { Console.Error.WriteLine($"tether: {OneLine(e.Message)}"); }
             return 127;
         });
         return c;
@@ -336,6 +372,7 @@ static class Cli
             string nsPath;
             using (var engine = Engine(p)) nsPath = engine.GetSandbox(p.GetValue(name)!).NsPath;
             if (!NetNs.Exists(nsPath)) throw new TetherException($"namespace of sandbox {p.GetValue(name)} is gone ({nsPath})");
+            CheckExecutable(p.GetValue(command)![0]);
             NetNs.ExecInside(nsPath, p.GetValue(command)!, null, newSession: false);
             return 127;
         });
@@ -375,11 +412,28 @@ static class Cli
         {
             if (p.GetValue(format) is not ("json" or "{{json .}}")) throw new TetherException($"unknown format \"{p.GetValue(format)}\" (use json)");
             using var engine = Engine(p);
-            var views = p.GetValue(names)!.Select(engine.GetSandbox).Select(engine.Details).Select(Views.Sandbox).ToList();
-            Console.WriteLine(JsonSerializer.Serialize(views, ViewJson.Default.ListSandboxView));
-            return 0;
+            var found = Lookup(p.GetValue(names)!, engine.GetSandbox, out var failed);
+            Console.WriteLine(JsonSerializer.Serialize(found.Select(engine.Details).Select(Views.Sandbox).ToList(), ViewJson.Default.ListSandboxView));
+            return failed ? 1 : 0;
         });
         return inspect;
+    }
+
+    /// <summary>Looks up each name like docker inspect: the ones found are printed, each missing one is an error line.</summary>
+    static List<T> Lookup<T>(IEnumerable<string> names, Func<string, T> get, out bool failed)
+    {
+        var found = new List<T>();
+        failed = false;
+        foreach (var name in names)
+        {
+            try { found.Add(get(name)); }
+            catch (TetherException e)
+            {
+                Console.Error.WriteLine($"tether: {e.Message}");
+                failed = true;
+            }
+        }
+        return found;
     }
 
     static Command PortCommand()

@@ -1,3 +1,5 @@
 using Tether.Cli;
 
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 return Cli.Run(args);

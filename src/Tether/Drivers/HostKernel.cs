@@ -21,6 +21,9 @@ public sealed class HostKernel : IDisposable
 
     readonly Dictionary<string, RtNetlink> sandboxes = new();
 
+    /// <summary>Whether the firewall found its ruleset changed behind Tether's back (see <see cref="Firewall.Firewall.Drifted"/>).</summary>
+    public bool FirewallDrifted => firewall?.Drifted == true;
+
     /// <summary>rtnetlink socket inside the sandbox namespace at <paramref name="nsPath"/>, opened once per process
     /// (each opening costs a dedicated thread that enters the namespace).</summary>
     public RtNetlink Sandbox(string nsPath)

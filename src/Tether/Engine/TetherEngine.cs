@@ -63,6 +63,7 @@ public sealed class TetherEngine : IDisposable
     NetworkRecord CreateNetworkLocked(NetworkCreateRequest req)
     {
         CheckName("network", req.Name);
+        if (req.Name is "host" or "none") throw new TetherException($"network name {req.Name} is reserved for the {req.Name} driver");
         if (store.FindNetwork(req.Name) is { } same && same.Name == req.Name) throw new TetherException($"network with name {req.Name} already exists");
         if (!drivers.TryGetValue(req.Driver, out var driver))
             throw new TetherException($"unknown driver \"{req.Driver}\" (available: {string.Join(", ", drivers.Keys.Order())})");
@@ -72,6 +73,7 @@ public sealed class TetherEngine : IDisposable
         if (req.Subnet is not null)
         {
             subnet = Cidr.ParseSubnet(req.Subnet);
+            CheckUsable(subnet);
             var clash = existing.FirstOrDefault(n => n.Subnets.Any(s => Cidr.Overlaps(IPNetwork.Parse(s.Subnet), subnet)));
             if (clash is not null) throw new TetherException($"subnet {subnet} overlaps network {clash.Name} ({string.Join(", ", clash.Subnets.Select(s => s.Subnet))})");
         }
@@ -93,8 +95,56 @@ public sealed class TetherEngine : IDisposable
         {
             driver.CreateNetwork(network, undo);
             store.InsertNetwork(network);
+            ReconcileFirewallLocked();
             return network;
         });
+    }
+
+    /// <summary>Runs a use case in one write transaction; when the firewall found its ruleset changed behind Tether's back
+    /// during it, rewrites the whole ruleset from the store (as the transaction sees it) before committing.</summary>
+    T Write<T>(Func<T> useCase) => store.Write(() =>
+    {
+        var result = useCase();
+        if (host.FirewallDrifted) ReconcileFirewallLocked();
+        return result;
+    });
+
+    /// <summary><c>reconcile</c>: makes the kernel match the store again after changes behind Tether's back: rewrites
+    /// the whole nftables ruleset (keeping the user chain), recreates missing bridges with their gateway addresses, and
+    /// removes namespace bind mounts under the run dir that belong to no sandbox (left by a killed <c>tether</c>).
+    /// Returns one line per repair.</summary>
+    public IReadOnlyList<string> Reconcile() => store.Write(() =>
+    {
+        var repairs = new List<string>();
+        foreach (var n in store.Networks())
+        {
+            if (n.Bridge is null || host.Netlink.FindLink(n.Bridge) is not null) continue;
+            UndoLog.Run(undo => { drivers[n.Driver].CreateNetwork(n, undo); return 0; });
+            repairs.Add($"recreated bridge {n.Bridge} of network {n.Name}");
+        }
+        var known = store.Sandboxes().Select(s => s.NsPath).ToHashSet();
+        if (Directory.Exists(Paths.NetnsDir))
+            foreach (var path in Directory.GetFiles(Paths.NetnsDir).Where(p => !known.Contains(p)))
+            {
+                NetNs.Delete(path);
+                repairs.Add($"removed stale namespace {path}");
+            }
+        ReconcileFirewallLocked();
+        repairs.Add("rewrote the nftables ruleset from the store");
+        return repairs;
+    });
+
+    /// <summary>Rewrites Tether's whole ruleset from the store: every bridge network and every published port.</summary>
+    void ReconcileFirewallLocked()
+    {
+        var networks = store.Networks().Where(n => n.Driver == "bridge").ToDictionary(n => n.Id);
+        var addresses = store.Endpoints().ToDictionary(e => e.Id);
+        var ports = store.PortBindings().GroupBy(p => p.EndpointId).SelectMany(g =>
+        {
+            var e = addresses[g.Key];
+            return networks.TryGetValue(e.NetworkId, out var n) ? BridgeDriver.Mappings(n, IPAddress.Parse(e.Ip), g) : [];
+        });
+        host.Firewall.Reconcile(networks.Values.SelectMany(BridgeDriver.FirewallNetworks), ports);
     }
 
     /// <summary>Routes the host already has (except default routes): new default subnets must not overlap them.</summary>
@@ -106,6 +156,7 @@ public sealed class TetherEngine : IDisposable
     {
         var n = store.FindNetwork(nameOrId);
         if (n is null) return false;
+        if (n.Name == DefaultNetwork) throw new TetherException($"{DefaultNetwork} is the default network and cannot be removed");
         var attached = store.EndpointsOfNetwork(n.Id);
         if (attached.Count > 0)
         {
@@ -114,13 +165,14 @@ public sealed class TetherEngine : IDisposable
         }
         drivers[n.Driver].DeleteNetwork(n);
         store.DeleteNetwork(n.Id);
+        ReconcileFirewallLocked();
         return true;
     });
 
     /// <summary><c>network prune</c>: removes every network without endpoints; returns their names.</summary>
     public IReadOnlyList<string> PruneNetworks()
     {
-        var unused = store.Read(() => store.Networks().Where(n => store.EndpointsOfNetwork(n.Id).Count == 0).Select(n => n.Name).ToList());
+        var unused = store.Read(() => store.Networks().Where(n => n.Name != DefaultNetwork && store.EndpointsOfNetwork(n.Id).Count == 0).Select(n => n.Name).ToList());
         var removed = new List<string>();
         foreach (var name in unused)
         {
@@ -138,7 +190,7 @@ public sealed class TetherEngine : IDisposable
     // ------------------------------------------------------------------ sandboxes
 
     /// <summary><c>create</c>: a new sandbox (network namespace, loopback up) attached to one network.</summary>
-    public SandboxRecord CreateSandbox(string name, AttachRequest? attach) => store.Write(() =>
+    public SandboxRecord CreateSandbox(string name, AttachRequest? attach) => Write(() =>
     {
         CheckName("sandbox", name);
         if (store.FindSandbox(name) is { } same && same.Name == name) throw new TetherException($"sandbox name \"{name}\" is already in use by sandbox {same.Id[..12]}");
@@ -146,6 +198,9 @@ public sealed class TetherEngine : IDisposable
         return UndoLog.Run(undo =>
         {
             var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null);
+            // No sandbox of this name exists and we hold the store's write lock: a namespace at its path was left
+            // by a tether process killed half-way through, and is removed.
+            NetNs.Delete(sandbox.NsPath);
             NetNs.Create(sandbox.NsPath);
             undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
             var inside = host.Sandbox(sandbox.NsPath);
@@ -159,10 +214,14 @@ public sealed class TetherEngine : IDisposable
     /// <summary><c>rm</c>: removes the sandbox's endpoints, published ports, leases and namespace. With
     /// <paramref name="force"/>, kills the processes inside first; without it, refuses while processes run.
     /// Works when the namespace was already deleted behind Tether's back. Returns false when no such sandbox exists.</summary>
-    public bool RemoveSandbox(string nameOrId, bool force) => store.Write(() =>
+    public bool RemoveSandbox(string nameOrId, bool force) => Write(() =>
     {
         var s = store.FindSandbox(nameOrId);
-        if (s is null) return false;
+        if (s is null)
+        {
+            if (NameRule.IsMatch(nameOrId)) NetNs.Delete(Path.Combine(Paths.NetnsDir, nameOrId));   // stale, see CreateSandbox
+            return false;
+        }
         var nsExists = NetNs.Exists(s.NsPath);
         var pids = nsExists ? NetNs.Pids(s.NsPath) : [];
         if (pids.Count > 0)
@@ -181,6 +240,7 @@ public sealed class TetherEngine : IDisposable
         catch (Exception ex) { errors.Add(ex.Message); }
         if (errors.Count > 0) throw new TetherException($"removing sandbox {s.Name}: {string.Join("; ", errors)}");
         store.DeleteSandbox(s.Id);
+        if (Directory.Exists(Paths.LogDir)) File.Delete(Path.Combine(Paths.LogDir, s.Name + ".log"));
         return true;
     });
 
@@ -232,7 +292,7 @@ public sealed class TetherEngine : IDisposable
     // ------------------------------------------------------------------ connect / disconnect
 
     /// <summary><c>network connect</c>: attaches an existing sandbox to one more network (interface eth N).</summary>
-    public EndpointRecord Connect(string sandboxNameOrId, AttachRequest attach) => store.Write(() =>
+    public EndpointRecord Connect(string sandboxNameOrId, AttachRequest attach) => Write(() =>
     {
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
         if (!NetNs.Exists(s.NsPath)) throw new TetherException($"namespace of sandbox {s.Name} is gone ({s.NsPath}); remove it with tether rm");
@@ -243,7 +303,7 @@ public sealed class TetherEngine : IDisposable
 
     /// <summary><c>network disconnect</c>: removes the sandbox's endpoint on the network; moves the default route
     /// to the next network (in connect order) that has a gateway.</summary>
-    public void Disconnect(string networkNameOrId, string sandboxNameOrId) => store.Write(() =>
+    public void Disconnect(string networkNameOrId, string sandboxNameOrId) => Write(() =>
     {
         var n = store.FindNetwork(networkNameOrId) ?? throw new TetherException($"network {networkNameOrId} not found");
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
@@ -292,10 +352,18 @@ public sealed class TetherEngine : IDisposable
 
         var ports = new List<PortBindingRecord>();
         var id = NewId();
+        if (req.Ports.Count > 0 && n.Internal) throw new TetherException($"network {n.Name} is internal: ports cannot be published on it");
+        var local = req.Ports.Any(p => p.HostIp is not null) ? host.Netlink.ListAddresses().Select(a => a.Ip).ToHashSet() : [];
+        var bound = req.Ports.Count > 0 ? Sockets.Bound().ToLookup(b => (b.Protocol, b.Port)) : null;
         foreach (var p in req.Ports)
         {
+            if (p.HostIp is { } hip && !IPAddress.IsLoopback(hip) && !hip.Equals(IPAddress.Any) && !hip.Equals(IPAddress.IPv6Any) && !local.Contains(hip))
+                throw new TetherException($"cannot publish on {hip}:{p.HostPort}: {hip} is not an address of this host");
             var hostIp = p.HostIp?.ToString() ?? "";
             var proto = p.Protocol == PortProtocol.Udp ? "udp" : "tcp";
+            // Like docker's port proxy failing to bind: a host service already owns that port.
+            if (bound![(proto, p.HostPort)].FirstOrDefault(b => p.HostIp is null || b.Address.Equals(p.HostIp) || b.Address.Equals(IPAddress.Any) || b.Address.Equals(IPAddress.IPv6Any)) is { } owner)
+                throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already in use on the host (a socket is bound on {owner.Address}:{owner.Port})");
             var clash = store.ConflictingPortBinding(hostIp, proto, p.HostPort) ?? ports.FirstOrDefault(x => x.Protocol == proto && x.HostPort == p.HostPort && (x.HostIp == hostIp || x.HostIp == "" || hostIp == ""));
             if (clash is not null)
                 throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already published{(clash.EndpointId == id ? " by this request" : "")}");
@@ -330,6 +398,19 @@ public sealed class TetherEngine : IDisposable
         var route = new Route(null, IPAddress.Parse(n.Subnets[0].Gateway), link.Index);
         inside.AddRoute(route);
         undo.Add($"default route of {s.Name}", () => inside.DeleteRoute(route));
+    }
+
+    static readonly IPNetwork[] Unusable = [IPNetwork.Parse("0.0.0.0/8"), IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("224.0.0.0/3"),
+        IPNetwork.Parse("::1/128"), IPNetwork.Parse("ff00::/8")];
+
+    /// <summary>Refuses subnets that cannot carry a network: "this network", loopback, multicast and reserved ranges
+    /// (RFC 1122 3.2.1.3, RFC 5771, RFC 1112), and subnets too small for a gateway and one endpoint.</summary>
+    static void CheckUsable(IPNetwork subnet)
+    {
+        if (Unusable.FirstOrDefault(u => Cidr.Overlaps(u, subnet)) is { PrefixLength: > 0 } bad)
+            throw new TetherException($"subnet {subnet} overlaps {bad}, which is not usable for a network");
+        var hostBits = (subnet.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) - subnet.PrefixLength;
+        if (hostBits < 2) throw new TetherException($"subnet {subnet} is too small: it needs room for a gateway and an endpoint (at most /30 for IPv4, /126 for IPv6)");
     }
 
     static void CheckName(string what, string name)

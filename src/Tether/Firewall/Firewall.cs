@@ -51,14 +51,26 @@ public sealed class Firewall : IDisposable
             if (ops == null) nft.Run(Ruleset.RenderElements(change));
             else (netlink ??= NfTablesNetlink.Open()).Apply(ops);
         }
-        catch (FirewallException) { Apply(change); }
+        catch (FirewallException)
+        {
+            Apply(change);
+            Drifted = true;
+        }
     }
+
+    /// <summary>Set when an element-only batch failed and the full batch had to recreate the base: the kernel's ruleset
+    /// was changed behind Tether's back (e.g. <c>nft flush ruleset</c>), so other networks' elements may be missing
+    /// too and the caller should <see cref="Reconcile"/> from its store.</summary>
+    public bool Drifted { get; private set; }
 
     /// <summary>Makes the kernel hold exactly these networks and ports (see <see cref="Ruleset.RenderFull"/>).</summary>
     /// <exception cref="ArgumentException">An invalid bridge name, port or address.</exception>
     /// <exception cref="FirewallException">nftables rejected the batch; nothing was changed.</exception>
-    public void Reconcile(IEnumerable<FirewallNetwork> networks, IEnumerable<PortMapping> ports) =>
+    public void Reconcile(IEnumerable<FirewallNetwork> networks, IEnumerable<PortMapping> ports)
+    {
         nft.Run(Ruleset.RenderFull(networks, ports));
+        Drifted = false;
+    }
 
     /// <summary>Reads back the networks and ports Tether's table holds now (empty when the table is absent).</summary>
     /// <exception cref="FirewallException">nft failed to list the ruleset.</exception>

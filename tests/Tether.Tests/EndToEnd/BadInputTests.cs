@@ -42,6 +42,15 @@ public class BadInputTests
         AssertRejected(lab, "nosuch", "network", "create", "-d", "nosuch", "x");
         AssertRejected(lab, "mtu", "network", "create", "-o", "mtu=12", "x");
         AssertRejected(lab, "bad name!", "network", "create", "bad name!");
+        AssertRejected(lab, "127.0.0.0/8", "network", "create", "--subnet", "127.0.0.0/8", "x");
+        AssertRejected(lab, "224.0.0.0/24", "network", "create", "--subnet", "224.0.0.0/24", "x");
+        AssertRejected(lab, "10.43.0.0/31", "network", "create", "--subnet", "10.43.0.0/31", "x");
+        AssertRejected(lab, "host", "network", "create", "host");
+        AssertRejected(lab, "bogus", "bogus");
+        lab.TetherOk("create", "--name", "d");          // makes the default network
+        AssertRejected(lab, "bridge", "network", "rm", "bridge");
+        lab.TetherOk("rm", "d");
+        Assert.DoesNotContain("bridge", lab.TetherOk("network", "prune"));
     }
 
     [Fact]
@@ -65,6 +74,11 @@ public class BadInputTests
         AssertRejected(lab, "ghost", "network", "connect", "n", "ghost");
         AssertRejected(lab, "ghost", "inspect", "ghost");
         AssertRejected(lab, "ghost", "rm", "ghost");
+        lab.TetherOk("network", "create", "--internal", "--subnet", "10.53.0.0/24", "int");
+        AssertRejected(lab, "internal", "create", "--name", "b", "--network", "int", "-p", "7070:80");         // publishing on an internal network
+        AssertRejected(lab, "10.99.0.1", "create", "--name", "b", "--network", "n", "-p", "10.99.0.1:7071:80"); // not a host address
+        AssertRejected(lab, "nonexistent-program", "run", "--name", "b", "--network", "n", "--", "nonexistent-program");
+        Assert.Equal(127, lab.Tether("run", "--name", "b", "--network", "n", "--", "nonexistent-program").ExitCode);
         // The same port on another protocol or another specific host address is fine.
         lab.TetherOk("create", "--name", "b", "--network", "n", "-p", "8080:80/udp");
     }

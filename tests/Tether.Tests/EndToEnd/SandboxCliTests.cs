@@ -158,11 +158,79 @@ public class SandboxCliTests
     {
         using var lab = new Lab("sf");
         lab.TetherOk("network", "create", "n");
+        lab.TetherOk("create", "--name", "old", "--network", "n", "-p", "8087:80");
         lab.Exec("nft", "flush", "ruleset");
         lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "8088:80");
+        // The whole ruleset is back: the new port, the old one, and the network's isolation and NAT sets.
         var ruleset = lab.Exec("nft", "list", "table", "inet", "tether");
-        Assert.Contains("tcp . 8088 : 172.18.0.2 . 80", ruleset);
+        Assert.Contains("tcp . 8088 : 172.18.0.3 . 80", ruleset);
+        Assert.Contains("tcp . 8087 : 172.18.0.2 . 80", ruleset);
         Assert.Contains("jump user", ruleset);
+        var bridge = (string)lab.TetherJson("network", "inspect", "n").AsArray()[0]!["Options"]!["bridge.name"]!;
+        Assert.Contains($"elements = {{ \"{bridge}\" }}", lab.Exec("nft", "list", "set", "inet", "tether", "external_bridges"));
+        Assert.Contains("172.18.0.0/16", lab.Exec("nft", "list", "set", "inet", "tether", "v4_external_subnets"));
+    }
+
+    [Fact]
+    public void ReconcileRepairsBridgesRulesetAndStaleNamespaces()
+    {
+        using var lab = new Lab("sr2");
+        lab.TetherOk("network", "create", "-o", "bridge.name=br-rec", "n");
+        lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "8089:80");
+        lab.Exec("ip", "link", "del", "br-rec");
+        lab.Exec("nft", "delete", "table", "inet", "tether");
+        // A namespace left by a tether process killed half-way through a create.
+        var stale = Path.Combine(lab.RunDir, "netns", "big");
+        StaleNamespace(stale);
+
+        var repairs = lab.TetherOk("reconcile");
+        Assert.Contains("recreated bridge br-rec", repairs);
+        Assert.Contains("removed stale namespace", repairs);
+        Assert.Contains("inet 172.18.0.1/16", lab.Exec("ip", "addr", "show", "br-rec"));
+        Assert.Contains("tcp . 8089 : 172.18.0.2 . 80", lab.Exec("nft", "list", "table", "inet", "tether"));
+        Assert.False(File.Exists(stale));
+    }
+
+    /// <summary>A namespace bind-mounted at <paramref name="path"/> with no sandbox record, as a killed create leaves it.</summary>
+    static void StaleNamespace(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, "");
+        Sh.Run("unshare", $"--net={path}", "true");
+    }
+
+    [Fact]
+    public void ANamespaceLeftByAKilledCreateDoesNotBlockTheName()
+    {
+        using var lab = new Lab("sk");
+        lab.TetherOk("network", "create", "n");
+        StaleNamespace(Path.Combine(lab.RunDir, "netns", "big"));
+        lab.TetherOk("create", "--name", "big", "--network", "n");
+        lab.TetherOk("rm", "big");
+        StaleNamespace(Path.Combine(lab.RunDir, "netns", "big2"));
+        lab.TetherOk("rm", "-f", "big2");
+        Assert.False(File.Exists(Path.Combine(lab.RunDir, "netns", "big2")));
+    }
+
+    [Fact]
+    public void APortAHostServiceListensOnIsRefused()
+    {
+        using var lab = new Lab("su");
+        lab.TetherOk("network", "create", "n");
+        var server = System.Diagnostics.Process.Start("ip", ["netns", "exec", lab.Name, "busybox", "httpd", "-f", "-p", "2222", "-h", "/tmp"])!;
+        try
+        {
+            for (var i = 0; i < 50 && !lab.Exec("ss", "-ltn").Contains(":2222"); i++) Thread.Sleep(50);
+            var r = lab.Tether("create", "--name", "a", "--network", "n", "-p", "2222:80");
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("2222/tcp is already in use on the host", r.Stderr);
+            lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "2222:80/udp");   // another protocol is free
+        }
+        finally
+        {
+            server.Kill();
+            server.WaitForExit();
+        }
     }
 
     [Fact]
