@@ -17,7 +17,8 @@
  *            path; no PATH search)
  *   reply:   one line "EXIT MAXRSS_KIB ELAPSED_NS\n": EXIT is the exit code, or 128 + signal; 127 when it could not
  *            be started; 125 when the namespace could not be entered; ELAPSED_NS is CLOCK_MONOTONIC from just before posix_spawn to just after wait4.
- * EOF on stdin ends it.
+ * EOF on stdin ends it. spawnd ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C must not take it away while the harness
+ * still needs it to remove its labs); the commands it starts get the default actions back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <spawn.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -73,6 +75,17 @@ int main(void)
     static char current[4096] = "";
     int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (home < 0) return 1;
+    sigset_t deflt;
+    sigemptyset(&deflt);
+    int ignored[] = { SIGINT, SIGTERM, SIGHUP };
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+        signal(ignored[i], SIG_IGN);
+        sigaddset(&deflt, ignored[i]);
+    }
+    posix_spawnattr_t attr;
+    if (posix_spawnattr_init(&attr) != 0 || posix_spawnattr_setsigdefault(&attr, &deflt) != 0
+        || posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF) != 0)
+        return 1;
     for (;;) {
         uint32_t len;
         int r = read_full(0, &len, sizeof len);
@@ -110,7 +123,7 @@ int main(void)
         int status = 0, code;
         pid_t pid;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (posix_spawn(&pid, argv[0], &fa, NULL, argv, envp) != 0) {
+        if (posix_spawn(&pid, argv[0], &fa, &attr, argv, envp) != 0) {
             code = 127;
         } else {
             while (wait4(pid, &status, 0, &ru) < 0)

@@ -33,6 +33,8 @@ public sealed class Runner(string labNsPath, string scratchDir, Enter enter)
     readonly string stdoutPath = Path.Combine(scratchDir, "stdout");
     readonly string stderrPath = Path.Combine(scratchDir, "stderr");
 
+    /// <summary>Set while a lab is being removed: its commands run even after an interrupt.</summary>
+    public bool CleaningUp { get; set; }
     /// <summary>Whether calls are counted (only while a sandbox is being created or removed).</summary>
     public bool Measuring { get; set; }
     /// <summary>Commands started by measured calls (an nsenter in front is not counted: it execs the command).</summary>
@@ -52,7 +54,7 @@ public sealed class Runner(string labNsPath, string scratchDir, Enter enter)
     /// <summary>Runs a program inside the network namespace bound at <paramref name="netns"/> ("" = the harness's own).</summary>
     public Output In(string netns, IReadOnlyList<string> argv, string? stdin = null, IReadOnlyList<string>? env = null, bool check = true)
     {
-        if (Program.Cancelled) throw new OperationCanceledException("interrupted");
+        if (Program.Cancelled && !CleaningUp) throw new OperationCanceledException("interrupted");
         IReadOnlyList<string> full = netns != "" && enter == Enter.Nsenter ? [Nsenter, "--net=" + netns, "--", .. argv] : argv;
         var r = Program.Server.Run(enter == Enter.Setns ? netns : "", full, env ?? BaseEnv, stdin, stdoutPath, stderrPath);
         if (r.ExitCode == 125 && enter == Enter.Setns)
@@ -121,6 +123,8 @@ public sealed class Lab : IDisposable
 
     public void Dispose()
     {
+        Run.CleaningUp = true;
+        Run.Measuring = false;
         var errors = new StringBuilder();
         foreach (var a in cleanups)
             try { a(); } catch (Exception e) { errors.AppendLine(e.Message); }
