@@ -18,7 +18,7 @@ FAILED=0
 
 bold() { printf '\033[1m%s\033[0m\n' "$*"; }
 step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
-show() { printf '\033[2m$ %s\033[0m\n' "$*"; }
+show() { printf '\033[2m$ %s\033[0m\n' "$*" >&2; }
 tether() { show "tether $*"; nsenter --net="/run/netns/$LAB" -- "$ROOT/artifacts/bin/tether" --state-dir "$TMP/state" --run-dir "$TMP/run" "$@"; }
 quiet_tether() { nsenter --net="/run/netns/$LAB" -- "$ROOT/artifacts/bin/tether" --state-dir "$TMP/state" --run-dir "$TMP/run" "$@"; }
 record() { RESULTS+=("$1|$2|$3"); [ "$2" = "$3" ] || FAILED=1; }
@@ -54,7 +54,7 @@ ip -n "$LAB" route add default via 203.0.113.2
 
 # An HTTP server in the wan that answers with the address it sees the client come from.
 mkdir -p "$TMP/wan/cgi-bin" "$TMP/www1" "$TMP/www2"
-printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "wan server saw you as $REMOTE_ADDR"\n' > "$TMP/wan/cgi-bin/whoami"
+printf '#!/bin/sh\na=${REMOTE_ADDR#[}; a=${a%%]}; a=${a#::ffff:}\necho "Content-Type: text/plain"\necho\necho "wan server saw you as $a"\n' > "$TMP/wan/cgi-bin/whoami"
 chmod +x "$TMP/wan/cgi-bin/whoami"
 echo "hello from web1 (network front)" > "$TMP/www1/index.html"
 echo "hello from web2 (network back)" > "$TMP/www2/index.html"
@@ -76,28 +76,28 @@ WEB2=$(quiet_tether inspect --format json web2 | jq -r '.[0].NetworkSettings.Net
 sleep 0.3
 
 step "client -> web1 on the same network ($WEB1)"
-out=$(tether exec client -- busybox wget -q -T 3 -O - "http://$WEB1/"); echo "$out"
+out=$(tether exec client -- curl -sf -m 3 "http://$WEB1/"); echo "$out"
 record "client -> web1, same network" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
 
 step "client -> web2 across networks ($WEB2): must fail"
-if out=$(tether exec client -- busybox wget -q -T 2 -O - "http://$WEB2/" 2>&1); then echo "$out"; r=reached; else echo "blocked: $out"; r=blocked; fi
+if out=$(tether exec client -- curl -sf -m 2 "http://$WEB2/" 2>&1); then echo "$out"; r=reached; else echo "blocked: $out"; r=blocked; fi
 record "client -> web2, other network" "$r" blocked
 
 step "client -> wan server through NAT (the server must see the lab's 203.0.113.1)"
-out=$(tether exec client -- busybox wget -q -T 3 -O - "http://203.0.113.2:8000/cgi-bin/whoami"); echo "$out"
+out=$(tether exec client -- curl -sf -m 3 "http://203.0.113.2:8000/cgi-bin/whoami"); echo "$out"
 record "client -> wan, masqueraded" "$( [[ $out == *"as 203.0.113.1" ]] && echo "seen as 203.0.113.1" || echo "$out")" "seen as 203.0.113.1"
 
 step "wan -> published port 203.0.113.1:8080 -> web1:80"
-show "ip netns exec $WAN busybox wget -O - http://203.0.113.1:8080/"
-out=$(ip netns exec "$WAN" busybox wget -q -T 3 -O - "http://203.0.113.1:8080/"); echo "$out"
+show "ip netns exec $WAN curl -s http://203.0.113.1:8080/"
+out=$(ip netns exec "$WAN" curl -sf -m 3 "http://203.0.113.1:8080/"); echo "$out"
 record "wan -> 8080 published" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
 
 step "the host itself -> 127.0.0.1:8080"
-out=$(ip netns exec "$LAB" busybox wget -q -T 3 -O - "http://127.0.0.1:8080/"); echo "$out"
+out=$(ip netns exec "$LAB" curl -sf -m 3 "http://127.0.0.1:8080/"); echo "$out"
 record "host -> 127.0.0.1:8080" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
 
 step "client -> the host's address 203.0.113.1:8080 (hairpin)"
-out=$(tether exec client -- busybox wget -q -T 3 -O - "http://203.0.113.1:8080/"); echo "$out"
+out=$(tether exec client -- curl -sf -m 3 "http://203.0.113.1:8080/"); echo "$out"
 record "client -> host:8080 hairpin" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
 
 tether port web1

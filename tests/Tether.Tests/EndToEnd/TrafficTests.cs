@@ -23,7 +23,7 @@ public sealed class TrafficTests : IDisposable
         lab.Exec("ip", "route", "add", "default", "via", WanIp);
         Directory.CreateDirectory(Path.Combine(www, "cgi-bin"));
         File.WriteAllText(Path.Combine(www, "index.html"), "tether-test-page\n");
-        File.WriteAllText(Path.Combine(www, "cgi-bin", "whoami"), "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"peer=$REMOTE_ADDR\"\n");
+        File.WriteAllText(Path.Combine(www, "cgi-bin", "whoami"), "#!/bin/sh\na=${REMOTE_ADDR#[}; a=${a%]}; a=${a#::ffff:}\necho 'Content-Type: text/plain'\necho\necho \"peer=$a\"\n");
         Sh.Run("chmod", "+x", Path.Combine(www, "cgi-bin", "whoami"));
     }
 
@@ -33,7 +33,7 @@ public sealed class TrafficTests : IDisposable
     string Ip(string sandbox, string network) =>
         (string)lab.TetherJson("inspect", sandbox).AsArray()[0]!["NetworkSettings"]!["Networks"]![network]!["IPAddress"]!;
 
-    Sh.Result Fetch(string fromSandbox, string url) => lab.Tether("exec", fromSandbox, "--", "busybox", "wget", "-q", "-T", "2", "-O", "-", url);
+    Sh.Result Fetch(string fromSandbox, string url) => lab.Tether("exec", fromSandbox, "--", "curl", "-sf", "-m", "2", url);
 
     static void WaitForHttp(Func<Sh.Result> fetch)
     {
@@ -91,16 +91,16 @@ public sealed class TrafficTests : IDisposable
         Web("web", "--network", "a", "-p", "8080:80", "-p", "127.0.0.1:8081:80");
         lab.TetherOk("create", "--name", "same", "--network", "a");
         lab.TetherOk("create", "--name", "other", "--network", "b");
-        WaitForHttp(() => Sh.Try("ip", "netns", "exec", wan, "busybox", "wget", "-q", "-T", "2", "-O", "-", $"http://{LabIp}:8080/"));
+        WaitForHttp(() => Sh.Try("ip", "netns", "exec", wan, "curl", "-sf", "-m", "2", $"http://{LabIp}:8080/"));
 
         // From outside the host, to the host's address.
-        Assert.Equal("tether-test-page\n", Sh.Run("ip", "netns", "exec", wan, "busybox", "wget", "-q", "-T", "2", "-O", "-", $"http://{LabIp}:8080/"));
+        Assert.Equal("tether-test-page\n", Sh.Run("ip", "netns", "exec", wan, "curl", "-sf", "-m", "2", $"http://{LabIp}:8080/"));
         // From the host itself: its own address and loopback.
-        Assert.Equal("tether-test-page\n", lab.Exec("busybox", "wget", "-q", "-T", "2", "-O", "-", $"http://{LabIp}:8080/"));
-        Assert.Equal("tether-test-page\n", lab.Exec("busybox", "wget", "-q", "-T", "2", "-O", "-", "http://127.0.0.1:8080/"));
-        Assert.Equal("tether-test-page\n", lab.Exec("busybox", "wget", "-q", "-T", "2", "-O", "-", "http://127.0.0.1:8081/"));
+        Assert.Equal("tether-test-page\n", lab.Exec("curl", "-sf", "-m", "2", $"http://{LabIp}:8080/"));
+        Assert.Equal("tether-test-page\n", lab.Exec("curl", "-sf", "-m", "2", "http://127.0.0.1:8080/"));
+        Assert.Equal("tether-test-page\n", lab.Exec("curl", "-sf", "-m", "2", "http://127.0.0.1:8081/"));
         // 8081 is bound to 127.0.0.1 only: not reachable on the host's outside address.
-        Assert.NotEqual(0, Sh.Try("ip", "netns", "exec", wan, "busybox", "wget", "-q", "-T", "2", "-O", "-", $"http://{LabIp}:8081/").ExitCode);
+        Assert.NotEqual(0, Sh.Try("ip", "netns", "exec", wan, "curl", "-sf", "-m", "2", $"http://{LabIp}:8081/").ExitCode);
         // From other sandboxes through the host's address (hairpin), same network and another network.
         Assert.Equal("tether-test-page\n", Fetch("same", $"http://{LabIp}:8080/").Stdout);
         Assert.Equal("tether-test-page\n", Fetch("other", $"http://{LabIp}:8080/").Stdout);
@@ -108,7 +108,7 @@ public sealed class TrafficTests : IDisposable
         Assert.Equal("tether-test-page\n", Fetch("web", $"http://{LabIp}:8080/").Stdout);
         // Without a published port nothing from outside reaches the sandbox, even routed straight to its address.
         Sh.Run("ip", "netns", "exec", wan, "ip", "route", "add", "172.18.0.0/16", "via", LabIp);
-        Assert.NotEqual(0, Sh.Try("ip", "netns", "exec", wan, "busybox", "wget", "-q", "-T", "2", "-O", "-", $"http://{Ip("web", "a")}/").ExitCode);
+        Assert.NotEqual(0, Sh.Try("ip", "netns", "exec", wan, "curl", "-sf", "-m", "2", $"http://{Ip("web", "a")}/").ExitCode);
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public sealed class TrafficTests : IDisposable
     {
         var p = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", wan, "busybox", "httpd", "-f", "-p", "8000", "-h", www]))!;
         started.Add(p);
-        for (var i = 0; i < 50 && Sh.Try("ip", "netns", "exec", wan, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:8000/").ExitCode != 0; i++) Thread.Sleep(50);
+        for (var i = 0; i < 50 && Sh.Try("ip", "netns", "exec", wan, "curl", "-sf", "-m", "2", "http://127.0.0.1:8000/").ExitCode != 0; i++) Thread.Sleep(50);
         return new Server(p);
     }
 
