@@ -107,7 +107,11 @@ ip netns exec "$LAB" nft list table inet tether | head -30
 step "Remove everything"
 tether rm -f web1 web2 client
 tether network rm front back
-left=$(ip -n "$LAB" -o link show | grep -cE ': (tether0|tb-|tv)' || true)
+# The host ends of the veth pairs go with the sandboxes' namespaces, which the kernel frees asynchronously.
+for _ in $(seq 50); do
+  left=$(ip -n "$LAB" -o link show | grep -cE ': (tether0|tb-|tv)' || true)
+  [ "$left" = 0 ] && break; sleep 0.05
+done
 record "links left after teardown" "$left" 0
 
 step "Summary"

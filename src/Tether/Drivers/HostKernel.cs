@@ -17,7 +17,17 @@ public sealed class HostKernel : IDisposable
     public RtNetlink Netlink => netlink ??= RtNetlink.Open();
 
     /// <summary>Tether's nftables ruleset in the host namespace.</summary>
-    public Firewall.Firewall Firewall => firewall ??= new Firewall.Firewall(nftables ??= new Nftables());
+    public Firewall.Firewall Firewall => firewall ??= new Firewall.Firewall(() => nftables ??= new Nftables());
+
+    readonly Dictionary<string, RtNetlink> sandboxes = new();
+
+    /// <summary>rtnetlink socket inside the sandbox namespace at <paramref name="nsPath"/>, opened once per process
+    /// (each opening costs a dedicated thread that enters the namespace).</summary>
+    public RtNetlink Sandbox(string nsPath)
+    {
+        if (!sandboxes.TryGetValue(nsPath, out var nl)) sandboxes[nsPath] = nl = RtNetlink.OpenIn(nsPath);
+        return nl;
+    }
 
     /// <summary>MTU of the interface that holds the host's IPv4 default route, or 1500 when there is none.</summary>
     public int DefaultRouteMtu()
@@ -30,6 +40,8 @@ public sealed class HostKernel : IDisposable
     public void Dispose()
     {
         netlink?.Dispose();
+        foreach (var nl in sandboxes.Values) nl.Dispose();
+        firewall?.Dispose();
         nftables?.Dispose();
     }
 }

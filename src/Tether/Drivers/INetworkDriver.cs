@@ -36,6 +36,9 @@ public interface INetworkDriver
     /// <summary>Makes the endpoint's links and publishes its ports; returns the MAC address of the sandbox-side interface.</summary>
     string CreateEndpoint(NetworkRecord network, EndpointSpec endpoint, UndoLog undo);
 
-    /// <summary>Removes the endpoint's links and published ports.</summary>
-    void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports);
+    /// <summary>Removes the endpoint's links and published ports. <paramref name="namespaceGoing"/>: the caller deletes
+    /// the sandbox's namespace right after, so links that die with it (a veth pair whose peer is inside) may be left
+    /// to the kernel, which frees them with the namespace asynchronously instead of one synchronous, RCU-bound
+    /// link deletion each (tens of ms).</summary>
+    void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing);
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Tether.Drivers;
 using Tether.Drivers.Bridge;
@@ -149,8 +148,8 @@ public sealed class TetherEngine : IDisposable
             var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null);
             NetNs.Create(sandbox.NsPath);
             undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
-            using (var inside = RtNetlink.OpenIn(sandbox.NsPath))
-                inside.SetUp(inside.FindLink("lo")!.Index);
+            var inside = host.Sandbox(sandbox.NsPath);
+            inside.SetUp(inside.FindLink("lo")!.Index);
             store.InsertSandbox(sandbox);
             if (network is not null) Attach(sandbox, network, attach!, undo);
             return sandbox;
@@ -164,7 +163,8 @@ public sealed class TetherEngine : IDisposable
     {
         var s = store.FindSandbox(nameOrId);
         if (s is null) return false;
-        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
+        var nsExists = NetNs.Exists(s.NsPath);
+        var pids = nsExists ? NetNs.Pids(s.NsPath) : [];
         if (pids.Count > 0)
         {
             if (!force) throw new TetherException($"sandbox {s.Name} has running processes (PIDs {string.Join(", ", pids)}): stop them or use rm -f");
@@ -174,7 +174,7 @@ public sealed class TetherEngine : IDisposable
         foreach (var e in store.EndpointsOfSandbox(s.Id).Reverse())
         {
             var n = store.Networks().First(x => x.Id == e.NetworkId);
-            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id)); }
+            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: nsExists); }
             catch (Exception ex) { errors.Add(ex.Message); }
         }
         try { NetNs.Delete(s.NsPath); }
@@ -206,18 +206,21 @@ public sealed class TetherEngine : IDisposable
     public void SetPid(SandboxRecord s, int? pid) => store.Write(() => { store.SetSandboxPid(s.Id, pid); return 0; });
 
     /// <summary>Everything about one sandbox: its record, endpoints with their networks, and published ports.</summary>
-    public SandboxDetails Details(SandboxRecord s) => store.Read(() => DetailsLocked(s));
+    public SandboxDetails Details(SandboxRecord s) => DetailsOf([s])[0];
 
     /// <summary>Details of every sandbox, read in one snapshot.</summary>
-    public IReadOnlyList<SandboxDetails> AllDetails() => store.Read(() => store.Sandboxes().Select(DetailsLocked).ToList());
+    public IReadOnlyList<SandboxDetails> AllDetails() => DetailsOf(null);
 
-    SandboxDetails DetailsLocked(SandboxRecord s)
+    /// <summary>Details of the given sandboxes (all when null): one store snapshot and one scan of /proc.</summary>
+    IReadOnlyList<SandboxDetails> DetailsOf(IReadOnlyList<SandboxRecord>? only) => store.Read(() =>
     {
+        var sandboxes = only ?? store.Sandboxes();
         var networks = store.Networks().ToDictionary(n => n.Id);
-        var eps = store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList();
-        var pids = NetNs.Exists(s.NsPath) ? NetNs.Pids(s.NsPath) : [];
-        return new SandboxDetails(s, eps, pids);
-    }
+        var pids = NetNs.Pids(sandboxes.Select(s => s.NsPath).ToList());
+        return sandboxes.Select(s => new SandboxDetails(s,
+            store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList(),
+            pids[s.NsPath])).ToList();
+    });
 
     /// <summary>Endpoints of a network with their sandboxes, for <c>network inspect</c>.</summary>
     public IReadOnlyList<(EndpointRecord Endpoint, SandboxRecord Sandbox)> NetworkEndpoints(NetworkRecord n) => store.Read(() =>
@@ -247,7 +250,7 @@ public sealed class TetherEngine : IDisposable
         var eps = store.EndpointsOfSandbox(s.Id);
         var e = eps.FirstOrDefault(x => x.NetworkId == n.Id) ?? throw new TetherException($"sandbox {s.Name} is not connected to network {n.Name}");
         var hadDefault = DefaultRouteHolder(eps)?.Id == e.Id;
-        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id));
+        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false);
         store.DeleteEndpoint(e.Id);
         if (hadDefault && NetNs.Exists(s.NsPath) && DefaultRouteHolder(store.EndpointsOfSandbox(s.Id)) is { } next)
             SetDefaultRoute(s, next, new UndoLog());
@@ -322,11 +325,11 @@ public sealed class TetherEngine : IDisposable
     void SetDefaultRoute(SandboxRecord s, EndpointRecord e, UndoLog undo)
     {
         var n = store.Networks().First(x => x.Id == e.NetworkId);
-        using var inside = RtNetlink.OpenIn(s.NsPath);
+        var inside = host.Sandbox(s.NsPath);
         var link = inside.FindLink(e.IfName) ?? throw new TetherException($"interface {e.IfName} is missing in sandbox {s.Name}");
         var route = new Route(null, IPAddress.Parse(n.Subnets[0].Gateway), link.Index);
         inside.AddRoute(route);
-        undo.Add($"default route of {s.Name}", () => { using var nl = RtNetlink.OpenIn(s.NsPath); nl.DeleteRoute(route); });
+        undo.Add($"default route of {s.Name}", () => inside.DeleteRoute(route));
     }
 
     static void CheckName(string what, string name)
@@ -335,7 +338,14 @@ public sealed class TetherEngine : IDisposable
             throw new TetherException($"invalid {what} name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most 128 characters");
     }
 
-    static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+    /// <summary>A 64-hex-digit ID like docker's. Random.Shared is seeded from the kernel's entropy per process, which is
+    /// enough for uniqueness and avoids loading OpenSSL (RandomNumberGenerator), which alone costs tens of ms at start.</summary>
+    static string NewId()
+    {
+        Span<byte> bytes = stackalloc byte[32];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     public void Dispose()
     {

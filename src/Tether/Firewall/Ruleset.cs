@@ -83,11 +83,21 @@ public static class Ruleset
     /// that is bound to a different target fails the whole batch ("File exists").
     /// </summary>
     /// <exception cref="ArgumentException">A bridge name, port, address or family is invalid.</exception>
-    public static string Render(FirewallChange change)
+    public static string Render(FirewallChange change) => Render(change, withBase: true);
+
+    /// <summary>
+    /// Only the element adds and deletes of <see cref="Render(FirewallChange)"/>, without the base: the cheap batch for
+    /// changes that touch no chain (a sandbox's published ports). It fails when the table or a set is missing; the
+    /// caller then falls back to the full <see cref="Render(FirewallChange)"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A bridge name, port, address or family is invalid.</exception>
+    public static string RenderElements(FirewallChange change) => Render(change, withBase: false);
+
+    static string Render(FirewallChange change, bool withBase)
     {
         ArgumentNullException.ThrowIfNull(change);
         var sb = new StringBuilder();
-        AppendBase(sb);
+        if (withBase) AppendBase(sb);
         var removed = Collect(change.RemoveNetworks, change.RemovePorts, removal: true);
         var added = Collect(change.AddNetworks, change.AddPorts, removal: false);
         if (removed.Count > 0)

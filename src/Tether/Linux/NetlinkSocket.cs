@@ -27,7 +27,8 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     readonly SocketHandle handle;
     readonly Lock sync = new();
     byte[] sendBuffer = new byte[4096];
-    readonly byte[] receiveBuffer = new byte[ReceiveBufferSize];
+    // Uninitialized: the kernel writes before we read, and zeroing 64 KiB would fault in every page up front.
+    readonly byte[] receiveBuffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize);
     uint seq;
 
     /// <summary>Port id the kernel assigned at bind (nl_pid).</summary>

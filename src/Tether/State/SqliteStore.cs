@@ -193,7 +193,7 @@ public sealed class SqliteStore : IDisposable
         Query("SELECT endpoint_id, host_ip, protocol, host_port, container_port FROM port_bindings ORDER BY host_port, protocol", ReadPort);
 
     public IReadOnlyList<PortBindingRecord> PortBindingsOfEndpoint(string endpointId) =>
-        Query("SELECT endpoint_id, host_ip, protocol, host_port, container_port FROM port_bindings WHERE endpoint_id=$e ORDER BY host_port, protocol",
+        Query("SELECT endpoint_id, host_ip, protocol, host_port, container_port FROM port_bindings WHERE endpoint_id=$e ORDER BY rowid",
             ReadPort, ("$e", endpointId));
 
     /// <summary>The binding that already holds <paramref name="hostPort"/>/<paramref name="protocol"/> on

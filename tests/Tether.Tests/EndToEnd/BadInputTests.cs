@@ -11,7 +11,7 @@ public class BadInputTests
     /// <summary>Runs a failing command and checks the error and that nothing changed (kernel and store).</summary>
     static void AssertRejected(Lab lab, string mustMention, params string[] args)
     {
-        var kernel = lab.KernelSnapshot();
+        var kernel = lab.StableKernelSnapshot();
         var store = StoreSnapshot(lab);
         var r = lab.Tether(args);
         Assert.True(r.ExitCode != 0, $"tether {string.Join(' ', args)} succeeded: {r.Stdout}");

@@ -52,6 +52,25 @@ public class NetworkCliTests
     }
 
     [Fact]
+    public void DefaultMtuIsTheMtuOfTheDefaultRouteInterface()
+    {
+        using var lab = new Lab("nm");
+        lab.TetherOk("network", "create", "plain");
+        Assert.Equal(1500, (int)JsonNode.Parse(lab.Exec("ip", "-j", "link", "show", "tb-" + NetworkId(lab, "plain")[..12]))!.AsArray()[0]!["mtu"]!);
+        var wan = lab.AddNamespace("w");
+        lab.Wire(wan, "up0", "198.51.100.1/24", "w0", "198.51.100.2/24");
+        lab.Exec("ip", "link", "set", "up0", "mtu", "1380");
+        lab.Exec("ip", "route", "add", "default", "via", "198.51.100.2");
+        lab.TetherOk("network", "create", "-o", "bridge.name=br-mtu", "small");
+        Assert.Equal(1380, (int)JsonNode.Parse(lab.Exec("ip", "-j", "link", "show", "br-mtu"))!.AsArray()[0]!["mtu"]!);
+        lab.TetherOk("create", "--name", "a", "--network", "small");
+        var ns = (string)lab.TetherJson("inspect", "a").AsArray()[0]!["NetworkSettings"]!["SandboxKey"]!;
+        Assert.Contains("mtu 1380", Sh.Run("nsenter", $"--net={ns}", "ip", "link", "show", "eth0"));
+    }
+
+    static string NetworkId(Lab lab, string name) => (string)lab.TetherJson("network", "inspect", name).AsArray()[0]!["Id"]!;
+
+    [Fact]
     public void LsRmAndPruneBehaveLikeDocker()
     {
         using var lab = new Lab("nl");

@@ -88,7 +88,7 @@ public class SandboxCliTests
         Assert.Equal("bg", (string?)ls["Name"]);
         Assert.Equal("n", (string?)ls["Networks"]![0]);
 
-        Assert.Equal("eth0\n", lab.TetherOk("exec", "bg", "--", "busybox", "sh", "-c", "ip -o link show eth0 | cut -d: -f2 | tr -d ' '"));
+        Assert.Equal("eth0\n", lab.TetherOk("exec", "bg", "--", "busybox", "sh", "-c", "ip -o -4 addr show | grep -v ' lo ' | awk '{print $2}'"));
         Assert.Equal(3, lab.Tether("exec", "bg", "--", "busybox", "sh", "-c", "exit 3").ExitCode);
 
         var refused = lab.Tether("rm", "bg");
@@ -96,7 +96,7 @@ public class SandboxCliTests
         Assert.Contains("running processes", refused.Stderr);
         lab.TetherOk("rm", "-f", "bg");
         Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("sleep"));
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotContain("8080", lab.Exec("nft", "list", "ruleset"));
     }
 
@@ -111,10 +111,58 @@ public class SandboxCliTests
         File.Delete(ns);
 
         lab.TetherOk("rm", "-f", "a");
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotContain("9000", lab.Exec("nft", "list", "ruleset"));
         Assert.Equal(0, lab.Tether("rm", "-f", "a").ExitCode);  // again: still succeeds
         lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "9000:80");  // the port and the name are free again
+    }
+
+    [Fact]
+    public void ConnectAddsInterfacesInOrderAndDisconnectMovesTheDefaultRoute()
+    {
+        using var lab = new Lab("sc");
+        lab.TetherOk("network", "create", "--subnet", "10.60.0.0/24", "one");
+        lab.TetherOk("network", "create", "--subnet", "10.61.0.0/24", "two");
+        lab.TetherOk("network", "create", "--subnet", "10.62.0.0/24", "--internal", "three");
+        lab.TetherOk("create", "--name", "a", "--network", "one");
+        lab.TetherOk("network", "connect", "--ip", "10.61.0.50", "--alias", "api", "two", "a");
+        lab.TetherOk("network", "connect", "three", "a");
+        var view = lab.TetherJson("inspect", "a").AsArray()[0]!;
+        var ns = (string)view["NetworkSettings"]!["SandboxKey"]!;
+        var nets = view["NetworkSettings"]!["Networks"]!;
+        Assert.Equal("eth1", (string?)nets["two"]!["InterfaceName"]);
+        Assert.Equal("10.61.0.50", (string?)nets["two"]!["IPAddress"]);
+        Assert.Equal("api", (string?)nets["two"]!["Aliases"]![0]);
+        Assert.Equal("eth2", (string?)nets["three"]!["InterfaceName"]);
+        Assert.Equal(["lo", "eth0", "eth1", "eth2"], IpJson(ns, "link").AsArray().Select(l => (string)l!["ifname"]!).ToArray());
+        Assert.Equal("10.60.0.1", (string?)IpJson(ns, "route", "show", "default").AsArray().Single()!["gateway"]);
+
+        var again = lab.Tether("network", "connect", "two", "a");
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("already connected", again.Stderr);
+
+        lab.TetherOk("network", "disconnect", "one", "a");
+        var def = IpJson(ns, "route", "show", "default").AsArray().Single()!;
+        Assert.Equal("10.61.0.1", (string?)def["gateway"]);
+        Assert.Equal("eth1", (string?)def["dev"]);
+        lab.TetherOk("network", "disconnect", "two", "a");
+        Assert.Empty(IpJson(ns, "route", "show", "default").AsArray());   // only the internal network is left
+        Assert.Equal(["lo", "eth2"], IpJson(ns, "link").AsArray().Select(l => (string)l!["ifname"]!).ToArray());
+        lab.TetherOk("network", "connect", "one", "a");
+        Assert.Equal("eth3", (string?)lab.TetherJson("inspect", "a").AsArray()[0]!["NetworkSettings"]!["Networks"]!["one"]!["InterfaceName"]);
+        Assert.Equal("10.60.0.1", (string?)IpJson(ns, "route", "show", "default").AsArray().Single()!["gateway"]);
+    }
+
+    [Fact]
+    public void PublishingAfterTheRulesetWasFlushedBehindOurBackRecreatesIt()
+    {
+        using var lab = new Lab("sf");
+        lab.TetherOk("network", "create", "n");
+        lab.Exec("nft", "flush", "ruleset");
+        lab.TetherOk("create", "--name", "a", "--network", "n", "-p", "8088:80");
+        var ruleset = lab.Exec("nft", "list", "table", "inet", "tether");
+        Assert.Contains("tcp . 8088 : 172.18.0.2 . 80", ruleset);
+        Assert.Contains("jump user", ruleset);
     }
 
     [Fact]
@@ -132,7 +180,7 @@ public class SandboxCliTests
         var removes = Enumerable.Range(0, 20).AsParallel().WithDegreeOfParallelism(20).Select(i => lab.Tether("rm", $"p{i}")).ToList();
         Assert.All(removes, r => Assert.True(r.ExitCode == 0, r.Stderr));
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
-        Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "veth"));
+        Assert.Empty(lab.LinksAfterSettling("veth"));
         Assert.DoesNotMatch("1000[0-9]|1001[0-9]", lab.Exec("nft", "list", "ruleset"));
         Assert.Empty(Directory.GetFiles(Path.Combine(lab.RunDir, "netns")));
     }

@@ -115,13 +115,17 @@ public sealed class TrafficTests : IDisposable
     public void UdpPortRangesArePublished()
     {
         lab.TetherOk("network", "create", "a");
+        // socat prints what it receives; `run -d` sends that to RUN_DIR/logs/u.log.
         lab.TetherOk("run", "-d", "--name", "u", "--network", "a", "-p", "7000-7001:9000-9001/udp", "--",
-            "busybox", "nc", "-u", "-l", "-p", "9001", "-e", "busybox", "echo", "pong");
+            "socat", "-u", "UDP-RECV:9001", "STDOUT");
         Assert.Equal("9000/udp -> 0.0.0.0:7000\n9001/udp -> 0.0.0.0:7001\n", lab.TetherOk("port", "u"));
-        string reply = "";
-        for (var i = 0; i < 30 && !reply.Contains("pong"); i++)
-            reply = Sh.TryWithInput("ping\n", "ip", "netns", "exec", wan, "busybox", "timeout", "1", "busybox", "nc", "-u", LabIp, "7001").Stdout;
-        Assert.Contains("pong", reply);
+        var log = Path.Combine(lab.RunDir, "logs", "u.log");
+        for (var i = 0; i < 30 && !File.ReadAllText(log).Contains("udp-hello"); i++)
+        {
+            Sh.TryWithInput("udp-hello\n", "ip", "netns", "exec", wan, "socat", "-u", "STDIN", $"UDP-SENDTO:{LabIp}:7001");
+            Thread.Sleep(100);
+        }
+        Assert.Contains("udp-hello", File.ReadAllText(log));
     }
 
     string SandboxKey(string name) => (string)lab.TetherJson("inspect", name).AsArray()[0]!["NetworkSettings"]!["SandboxKey"]!;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace Tether.Tests.Support;
 
@@ -31,6 +32,9 @@ public sealed class Lab : IDisposable
         Directory.CreateDirectory(RunDir);
         Sh.Run("ip", "netns", "add", Name);
         Exec("ip", "link", "set", "lo", "up");
+        // No IPv6 duplicate address detection on the lab's new links: its finishing later would look like a change
+        // to the before/after kernel snapshots of the bad-input tests.
+        Exec("sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0");
     }
 
     /// <summary>Runs a program inside the lab namespace; throws on non-zero exit.</summary>
@@ -79,11 +83,43 @@ public sealed class Lab : IDisposable
     {
         string J(params string[] a) => Sh.Try(["ip", "netns", "exec", Name, .. a]).Stdout;
         return string.Join("\n---\n",
-            J("ip", "-j", "-d", "link", "show"),
+            Regex.Replace(J("ip", "-j", "-d", "link", "show"), "\"[a-z_]*timer\":[0-9.]+", "timer"),
             J("ip", "-j", "addr", "show"),
             J("ip", "-j", "route", "show", "table", "all"),
             J("nft", "-j", "list", "ruleset"),
             string.Join(",", Directory.Exists(Path.Combine(RunDir, "netns")) ? Directory.GetFiles(Path.Combine(RunDir, "netns")).Order() : []));
+    }
+
+    /// <summary>Lists the lab's links of one kind (e.g. "veth") as `ip -o link` lines.</summary>
+    public string[] Links(string kind) =>
+        Exec("ip", "-o", "link", "show", "type", kind).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Waits until the lab has no link of this kind (at most 5 s) and returns what is left: the host end of a
+    /// sandbox's veth pair is freed by the kernel together with the sandbox's namespace, asynchronously.</summary>
+    public string[] LinksAfterSettling(string kind)
+    {
+        var left = Links(kind);
+        for (var i = 0; i < 100 && left.Length > 0; i++)
+        {
+            Thread.Sleep(50);
+            left = Links(kind);
+        }
+        return left;
+    }
+
+    /// <summary>A <see cref="KernelSnapshot"/> taken once the kernel has settled (link operstate, IPv6 DAD):
+    /// two snapshots 200 ms apart agree, or 5 s passed.</summary>
+    public string StableKernelSnapshot()
+    {
+        var snap = KernelSnapshot();
+        for (var i = 0; i < 25; i++)
+        {
+            Thread.Sleep(200);
+            var next = KernelSnapshot();
+            if (next == snap && !snap.Contains("\"tentative\"")) break;
+            snap = next;
+        }
+        return snap;
     }
 
     public void Dispose()

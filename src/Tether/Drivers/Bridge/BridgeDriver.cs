@@ -84,8 +84,8 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
             nl.SetUp(veth.Index);
         }
         string mac;
-        using (var inside = RtNetlink.OpenIn(ep.Sandbox.NsPath))
         {
+            var inside = host.Sandbox(ep.Sandbox.NsPath);
             var link = inside.FindLink(ep.IfName) ?? throw new TetherException($"interface {ep.IfName} did not appear in sandbox {ep.Sandbox.Name}");
             inside.AddAddress(link.Index, ep.Address, ep.PrefixLength);
             inside.SetUp(link.Index);
@@ -94,18 +94,19 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         if (ep.Ports.Count > 0)
         {
             var ports = Mappings(network, ep.Address, ep.Ports);
-            host.Firewall.Apply(new FirewallChange([], [], ports, []));
-            undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.Apply(new FirewallChange([], [], [], ports)));
+            host.Firewall.ApplyElements(new FirewallChange([], [], ports, []));
+            undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.ApplyElements(new FirewallChange([], [], [], ports)));
         }
         return mac;
     }
 
-    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports)
+    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
     {
         var errors = new List<string>();
         if (ports.Count > 0)
-            Try(errors, () => host.Firewall.Apply(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
-        if (endpoint.HostIfName is not null) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
+            Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
+        // The host end dies with its peer when the sandbox's namespace goes.
+        if (endpoint.HostIfName is not null && !namespaceGoing) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
         if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
     }
 
