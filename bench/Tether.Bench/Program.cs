@@ -28,6 +28,13 @@ public sealed class Round(string impl, int count)
     public double CrMedian => Stats.Median(Enumerable.Range(1, Count).Select(CreateRemove));
 
     /// <summary>Median create+remove of sandboxes k-4 .. k+5 (clipped to 1..Count): the value "at the k-th sandbox".</summary>
+    /// <summary>Median create time of sandboxes k-4 .. k+5: made while k-5 .. k+4 others existed.</summary>
+    public double CreateAt(int k)
+    {
+        int from = Math.Max(1, k - Stats.Before), to = Math.Min(Count, k + Stats.After);
+        return Stats.Median(Enumerable.Range(from, to - from + 1).Select(i => CreateMs[i - 1]));
+    }
+
     public double CrAt(int k)
     {
         int from = Math.Max(1, k - Stats.Before), to = Math.Min(Count, k + Stats.After);
@@ -321,7 +328,7 @@ public static class Program
 
     static string[] Header(int n) =>
         ["implementation", "procs (create/rm)", "create median", "remove median", "c+r median",
-         .. Marks.Where(m => m <= n).Select(m => $"c+r @{m}"), .. (n >= 100 ? new[] { $"@{Marks.Where(m => m <= n).Max()} / @10" } : []),
+         .. Marks.Where(m => m <= n).Select(m => $"c+r @{m}"), .. (n >= 100 ? new[] { $"c+r @{Marks.Where(m => m <= n).Max()} / @10", $"create @{Marks.Where(m => m <= n).Max()} / @10" } : []),
          "peak RSS (MiB)", "c+r vs Tether"];
 
     static List<Row> Rows(List<Round> rounds, int n, string[] ordered)
@@ -339,7 +346,11 @@ public static class Program
                 $"{r.ProcsPerCreate:0.#}/{r.ProcsPerRemove:0.#}", F(r.CreateMedian), F(r.RemoveMedian), F(r.CrMedian),
             };
             cells.AddRange(marks.Select(m => F(r.CrAt(m))));
-            if (n >= 100) cells.Add(X(r.CrAt(marks.Max()) / r.CrAt(10)));
+            if (n >= 100)
+            {
+                cells.Add(X(r.CrAt(marks.Max()) / r.CrAt(10)));
+                cells.Add(X(r.CreateAt(marks.Max()) / r.CreateAt(10)));
+            }
             cells.Add($"{r.PeakRssKiB / 1024.0:F1} ({r.PeakRssProgram})");
             cells.Add(tether == null ? "-" : id == "tether" ? "1x" : X(r.CrMedian / tether.CrMedian));
             rows.Add(new Row(Titles[id], [.. cells]));
