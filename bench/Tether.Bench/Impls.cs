@@ -274,9 +274,7 @@ public sealed class LowerBoundImpl(Lab lab) : Impl(lab)
     public override void Remove(int k)
     {
         R.InLab([Nft, "-f", Write("del.nft", $"delete element ip {Table} ports {{ {PortBase + k} }}\n")]);
-        R.InLab([Ip, "-batch", Write("del.ip", $"""
-            link del lbv{k}
-            netns del {Lab.SandboxNs(k)}
-            """)]);
+        // Like Tether, leave the veth to the kernel: it goes with the sandbox's namespace (asynchronously).
+        R.InLab([Ip, "netns", "del", Lab.SandboxNs(k)]);
     }
 }

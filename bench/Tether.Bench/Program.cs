@@ -260,7 +260,7 @@ public static class Program
                 {
                     var (lab, impl) = labs[round.Impl];
                     round.ProcsPerRemove = (double)(lab.Run.Processes - created[round.Impl]) / n;
-                    VerifyRemoved(impl, lab, n);
+                    round.Checked += VerifyRemoved(impl, lab, n);
                     round.PeakRssKiB = lab.Run.PeakRssKiB;
                     round.PeakRssProgram = lab.Run.PeakRssProgram;
                 }
@@ -309,14 +309,21 @@ public static class Program
         return $"checked: {links} bridge ports, {ports} DNAT ports, eth0 address and default route in sandboxes {string.Join(",", samples)}";
     }
 
-    static void VerifyRemoved(Impl impl, Lab lab, int n)
+    /// <summary>
+    /// Checks that removal left nothing. A veth whose peer was in a deleted namespace is destroyed by the kernel's
+    /// namespace cleanup, after the command returned: wait for that (up to 30 s) and report how long it took.
+    /// </summary>
+    static string VerifyRemoved(Impl impl, Lab lab, int n)
     {
-        int links = BridgePorts(impl, lab);
-        if (links != 0) throw new InvalidOperationException($"after removing every sandbox the bridge {impl.Bridge} still has {links} ports");
+        var waited = Stopwatch.StartNew();
+        int links;
+        while ((links = BridgePorts(impl, lab)) != 0 && waited.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(20);
+        if (links != 0) throw new InvalidOperationException($"30 s after removing every sandbox the bridge {impl.Bridge} still has {links} ports");
         int ports = PublishedPorts(lab, n).Count;
         if (ports != 0) throw new InvalidOperationException($"after removing every sandbox {ports} host ports are still in the ruleset");
         for (int k = 1; k <= n; k++)
             if (File.Exists(impl.SandboxPath(k))) throw new InvalidOperationException($"sandbox {k}'s namespace {impl.SandboxPath(k)} is still there");
+        return waited.ElapsedMilliseconds < 20 ? "" : $"; bridge ports gone {waited.ElapsedMilliseconds} ms after the last remove";
     }
 
     // ---------- report ----------
