@@ -194,6 +194,22 @@ public static class Program
             Console.Error.WriteLine($"{r.Impl} N={n}: {e}");
         }
         IEnumerable<Round> Live(int k) => Enumerable.Range(0, rounds.Count).Select(i => rounds[(i + k) % rounds.Count]).Where(r => r.Error == null);
+        // Times one step (create or remove) of sandbox k = 1..n in every live lab, the labs interleaved per k.
+        void TimeEach(Action<Impl, int> step, Func<Round, double[]> times)
+        {
+            for (int k = 1; k <= n; k++)
+                foreach (var round in Live(k))
+                    try
+                    {
+                        var (lab, impl) = labs[round.Impl];
+                        lab.Run.Measuring = true;
+                        long t = Stopwatch.GetTimestamp();
+                        step(impl, k);
+                        times(round)[k - 1] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+                        lab.Run.Measuring = false;
+                    }
+                    catch (Exception e) { Fail(round, e); }
+        }
         try
         {
             foreach (var round in rounds)
@@ -218,18 +234,7 @@ public static class Program
                 catch (Exception e) { Fail(round, e); }
             }
 
-            for (int k = 1; k <= n; k++)
-                foreach (var round in Live(k))
-                    try
-                    {
-                        var (lab, impl) = labs[round.Impl];
-                        lab.Run.Measuring = true;
-                        long t = Stopwatch.GetTimestamp();
-                        impl.Create(k);
-                        round.CreateMs[k - 1] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                        lab.Run.Measuring = false;
-                    }
-                    catch (Exception e) { Fail(round, e); }
+            TimeEach((impl, k) => impl.Create(k), round => round.CreateMs);
 
             var created = new Dictionary<string, int>();
             foreach (var round in Live(0))
@@ -242,18 +247,7 @@ public static class Program
                 }
                 catch (Exception e) { Fail(round, e); }
 
-            for (int k = 1; k <= n; k++)
-                foreach (var round in Live(k))
-                    try
-                    {
-                        var (lab, impl) = labs[round.Impl];
-                        lab.Run.Measuring = true;
-                        long t = Stopwatch.GetTimestamp();
-                        impl.Remove(k);
-                        round.RemoveMs[k - 1] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                        lab.Run.Measuring = false;
-                    }
-                    catch (Exception e) { Fail(round, e); }
+            TimeEach((impl, k) => impl.Remove(k), round => round.RemoveMs);
 
             foreach (var round in Live(0))
                 try
