@@ -354,7 +354,6 @@ public sealed class TetherEngine : IDisposable
         var id = NewId();
         if (req.Ports.Count > 0 && n.Internal) throw new TetherException($"network {n.Name} is internal: ports cannot be published on it");
         var local = req.Ports.Any(p => p.HostIp is not null) ? host.Netlink.ListAddresses().Select(a => a.Ip).ToHashSet() : [];
-        var bound = req.Ports.Count > 0 ? Sockets.Bound().ToLookup(b => (b.Protocol, b.Port)) : null;
         foreach (var p in req.Ports)
         {
             if (p.HostIp is { } hip && !IPAddress.IsLoopback(hip) && !hip.Equals(IPAddress.Any) && !hip.Equals(IPAddress.IPv6Any) && !local.Contains(hip))
@@ -362,8 +361,8 @@ public sealed class TetherEngine : IDisposable
             var hostIp = p.HostIp?.ToString() ?? "";
             var proto = p.Protocol == PortProtocol.Udp ? "udp" : "tcp";
             // Like docker's port proxy failing to bind: a host service already owns that port.
-            if (bound![(proto, p.HostPort)].FirstOrDefault(b => p.HostIp is null || b.Address.Equals(p.HostIp) || b.Address.Equals(IPAddress.Any) || b.Address.Equals(IPAddress.IPv6Any)) is { } owner)
-                throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already in use on the host (a socket is bound on {owner.Address}:{owner.Port})");
+            if (Sockets.InUse(proto, p.HostIp, p.HostPort))
+                throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already in use on the host (bind: address already in use)");
             var clash = store.ConflictingPortBinding(hostIp, proto, p.HostPort) ?? ports.FirstOrDefault(x => x.Protocol == proto && x.HostPort == p.HostPort && (x.HostIp == hostIp || x.HostIp == "" || hostIp == ""));
             if (clash is not null)
                 throw new TetherException($"port {(hostIp == "" ? "0.0.0.0" : hostIp)}:{p.HostPort}/{proto} is already published{(clash.EndpointId == id ? " by this request" : "")}");
