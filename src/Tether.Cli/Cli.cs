@@ -81,20 +81,18 @@ static class Cli
         var other => throw new TetherException($"unknown format \"{other}\" (use table or json)"),
     };
 
-    static IAnsiConsole Out()
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = 400;
-        return console;
-    }
-
+    /// <summary>Prints a docker-style table: no borders, columns three spaces apart, no trailing blanks.</summary>
     static void PrintTable(string[] headers, IEnumerable<string[]> rows)
     {
         var table = new Table().NoBorder().HideRowSeparators();
         table.Border = TableBorder.None;
         foreach (var h in headers) table.AddColumn(new TableColumn(Markup.Escape(h)).PadLeft(0).PadRight(3));
         foreach (var r in rows) table.AddRow(r.Select(c => new Text(c)).ToArray());
-        Out().Write(table);
+        var text = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 400;
+        console.Write(table);
+        foreach (var line in text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) Console.WriteLine(line.TrimEnd());
     }
 
     // ---------------------------------------------------------------- network
