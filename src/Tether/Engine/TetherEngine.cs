@@ -32,7 +32,7 @@ public sealed record AttachRequest(string Network, string? Ip, IReadOnlyList<str
 /// of the store with an undo log for its kernel steps: when a step fails, the steps before it are undone and the store
 /// is left unchanged. The store is the one truth; the kernel is made to match it.
 /// </summary>
-public sealed class TetherEngine : IDisposable
+public sealed partial class TetherEngine : IDisposable
 {
     /// <summary>Name of the default network, as in Docker.</summary>
     public const string DefaultNetwork = "bridge";
@@ -222,6 +222,7 @@ public sealed class TetherEngine : IDisposable
             if (NameRule.IsMatch(nameOrId)) NetNs.Delete(Path.Combine(Paths.NetnsDir, nameOrId));   // stale, see CreateSandbox
             return false;
         }
+        if (IsRuntimeNamespace(s)) { RemoveCniSandboxLocked(s); return true; }   // the namespace is the runtime's: only our links go
         var nsExists = NetNs.Exists(s.NsPath);
         var pids = nsExists ? NetNs.Pids(s.NsPath) : [];
         if (pids.Count > 0)
@@ -330,7 +331,7 @@ public sealed class TetherEngine : IDisposable
 
     /// <summary>Leases an address, makes the endpoint through the driver, records it, and sets the default route
     /// when this is the sandbox's first network with a gateway.</summary>
-    EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo)
+    EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo, EndpointOptions? opts = null)
     {
         foreach (var a in req.Aliases)
             if (!AliasRule.IsMatch(a) || a.Length > 253) throw new TetherException($"invalid alias \"{a}\"");
@@ -371,14 +372,16 @@ public sealed class TetherEngine : IDisposable
 
         var existing = store.EndpointsOfSandbox(s.Id);
         var ifIndex = existing.Count == 0 ? 0 : existing.Max(e => int.Parse(e.IfName.AsSpan(3))) + 1;
-        var ifName = $"eth{ifIndex}";
+        var ifName = opts?.IfName ?? $"eth{ifIndex}";
         var hostIf = "tv" + id[..12];
         var prefix = IPNetwork.Parse(sub.Subnet).PrefixLength;
         var mac = drivers[n.Driver].CreateEndpoint(n, new EndpointSpec(s, ifName, hostIf, ip, prefix, ports), undo);
+        if (opts?.Mac is { } wanted) mac = SetEndpointMac(s, ifName, wanted);
         var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, hostIf, mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
         store.InsertEndpoint(endpoint);
         foreach (var p in ports) store.InsertPortBinding(p);
-        if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id) SetDefaultRoute(s, endpoint, undo);
+        if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id && !(opts?.KeepExistingDefaultRoute == true && HasDefaultRoute(s)))
+            SetDefaultRoute(s, endpoint, undo);
         return endpoint;
     }
 
