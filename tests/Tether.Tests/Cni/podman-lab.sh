@@ -6,7 +6,8 @@
 # usage: podman-lab.sh LAB_NETNS_PATH WORK TETHER_CNI_BINARY SNIPPET
 #   WORK gets: conf/ (containers.conf, storage.conf, net.d/), plugins/ (tether-cni recording wrapper + links to
 #   /usr/lib/cni), storage/, rec/ (one env+stdin file per plugin call), image/ (busybox-static rootfs).
-#   The snippet runs with $WORK and function podman available; a conflist goes in $WORK/conf/net.d.
+#   The snippet runs with $WORK and function podman available; a conflist goes in $WORK/conf/net.d; the host's
+#   /run/netns (the lab's namespaces) is visible at $WORK/labns.
 set -euo pipefail
 labns=$1; work=$2; cni=$3; snippet=$4
 mkdir -p "$work"/{conf/net.d,plugins,storage,rec,tmp,image}
@@ -57,6 +58,8 @@ fi
 
 export WORK=$work CONTAINERS_CONF=$work/conf/containers.conf CONTAINERS_STORAGE_CONF=$work/conf/storage.conf
 exec nsenter --net="$labns" -- unshare -m --propagation private -- bash -euo pipefail -c '
+# The lab'"'"'s own namespaces stay reachable (e.g. the wan) under $WORK/labns once /run/netns is hidden.
+mkdir -p "$WORK/labns"; mount --rbind /run/netns "$WORK/labns"
 for d in /run/containers /run/netns /var/lib/cni /var/lib/containers; do mkdir -p "$d"; mount -t tmpfs tmpfs "$d"; done
 mkdir -p /var/lib/containers/cache
 # crun refuses cgroup v1 with a cgroup2 hierarchy mounted beside it ("hybrid mode"): hide it in this mount namespace.
