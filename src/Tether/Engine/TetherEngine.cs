@@ -31,7 +31,7 @@ public sealed record AttachRequest(string Network, string? Ip, IReadOnlyList<str
 /// of the store with an undo log for its kernel steps: when a step fails, the steps before it are undone and the store
 /// is left unchanged. The store is the one truth; the kernel is made to match it.
 /// </summary>
-public sealed class TetherEngine : IDisposable
+public sealed partial class TetherEngine : IDisposable
 {
     /// <summary>Name of the default network, as in Docker.</summary>
     public const string DefaultNetwork = "bridge";
@@ -253,6 +253,7 @@ public sealed class TetherEngine : IDisposable
             if (NameRule.IsMatch(nameOrId)) NetNs.Delete(Path.Combine(Paths.NetnsDir, nameOrId));   // stale, see CreateSandbox
             return false;
         }
+        if (IsRuntimeNamespace(s)) { RemoveCniSandboxLocked(s); return true; }   // the namespace is the runtime's: only our links go
         var nsExists = NetNs.Exists(s.NsPath);
         var pids = nsExists ? PidsOf(s) : [];
         if (pids.Count > 0)
@@ -404,7 +405,7 @@ public sealed class TetherEngine : IDisposable
 
     /// <summary>Leases an address, makes the endpoint through the driver, records it, and sets the default route
     /// when this is the sandbox's first network with a gateway.</summary>
-    EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo)
+    EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo, EndpointOptions? opts = null)
     {
         foreach (var a in req.Aliases)
             if (!AliasRule.IsMatch(a) || a.Length > 253) throw new TetherException($"invalid alias \"{a}\"");
@@ -448,14 +449,16 @@ public sealed class TetherEngine : IDisposable
 
         var existing = store.EndpointsOfSandbox(s.Id);
         var ifIndex = existing.Count == 0 ? 0 : existing.Max(e => int.Parse(e.IfName.AsSpan(3))) + 1;
-        var ifName = $"eth{ifIndex}";
+        var ifName = opts?.IfName ?? $"eth{ifIndex}";
         var hostIf = "tv" + id[..12];
         var prefix = IPNetwork.Parse(sub.Subnet).PrefixLength;
         var made = driver.CreateEndpoint(n, new EndpointSpec(s, ifName, hostIf, ip, prefix, ports), undo);
-        var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, made.HostIfName, made.Mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
+        var mac = opts?.Mac is { } wanted ? SetEndpointMac(s, ifName, wanted) : made.Mac;
+        var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, made.HostIfName, mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
         store.InsertEndpoint(endpoint);
         foreach (var p in ports) store.InsertPortBinding(p);
-        if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id) SetDefaultRoute(s, endpoint, undo);
+        if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id && !(opts?.KeepExistingDefaultRoute == true && HasDefaultRoute(s)))
+            SetDefaultRoute(s, endpoint, undo);
         return endpoint;
     }
 

@@ -215,6 +215,29 @@ public sealed class SqliteStore : IDisposable
 
     static PortBindingRecord ReadPort(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4));
 
+    // ---- CNI attachments ----
+
+    /// <summary>Creates the table of CNI attachment keys if it is missing (added after schema version 1; run inside a write transaction).</summary>
+    public void EnsureCniSchema() => Exec("""
+        CREATE TABLE IF NOT EXISTS cni_attachments(
+          sandbox_id TEXT PRIMARY KEY REFERENCES sandboxes(id) ON DELETE CASCADE, network TEXT NOT NULL,
+          container_id TEXT NOT NULL, ifname TEXT NOT NULL, UNIQUE(network, container_id, ifname))
+        """);
+
+    /// <summary>Records that the sandbox is the CNI attachment (network, container id, interface).</summary>
+    public void InsertCniAttachment(string sandboxId, string network, string containerId, string ifName) =>
+        Exec("INSERT INTO cni_attachments VALUES($s,$n,$c,$i)", ("$s", sandboxId), ("$n", network), ("$c", containerId), ("$i", ifName));
+
+    /// <summary>The sandbox id of a CNI attachment, or null.</summary>
+    public string? FindCniAttachment(string network, string containerId, string ifName) =>
+        Query("SELECT sandbox_id FROM cni_attachments WHERE network=$n AND container_id=$c AND ifname=$i", r => r.GetString(0),
+            ("$n", network), ("$c", containerId), ("$i", ifName)).FirstOrDefault();
+
+    /// <summary>Every CNI attachment of a CNI network: sandbox id, container id, interface.</summary>
+    public IReadOnlyList<(string SandboxId, string ContainerId, string IfName)> CniAttachmentsOf(string network) =>
+        Query("SELECT sandbox_id, container_id, ifname FROM cni_attachments WHERE network=$n ORDER BY rowid", r => (r.GetString(0), r.GetString(1), r.GetString(2)),
+            ("$n", network));
+
     // ---- helpers ----
 
     static T? Unique<T>(IReadOnlyList<T> matches) where T : class => matches.Count == 1 ? matches[0] : null;

@@ -1,0 +1,6 @@
+namespace Tether.Cni;
+
+static class Program
+{
+    static int Main() => Plugin.Run();
+}
