@@ -32,13 +32,13 @@ internal sealed partial class DaemonJson : JsonSerializerContext;
 
 /// <summary>
 /// tetherd: the REST API over the engine on a unix socket in the run dir (RUN_DIR/tetherd.sock, mode 0660) and the
-/// embedded DNS servers. One daemon per run dir: it holds an exclusive lock on RUN_DIR/tetherd.pid (flock, taken by .NET
-/// for FileShare.None) for its whole life; a second one exits 1 naming the first's pid. SIGTERM (and
+/// embedded DNS servers. One daemon per run dir: it holds an exclusive lock on RUN_DIR/tetherd.lock (flock, taken by .NET
+/// for FileShare.None) for its whole life and writes its pid to RUN_DIR/tetherd.pid; a second one exits 1 naming the first's pid. SIGTERM (and
 /// <c>tether daemon stop</c>) stop it cleanly: listeners closed, socket and pid file removed.
 /// </summary>
 public static class Daemon
 {
-    public const string SocketName = "tetherd.sock", PidName = "tetherd.pid", LogName = "tetherd.log";
+    public const string SocketName = "tetherd.sock", PidName = "tetherd.pid", LockName = "tetherd.lock", LogName = "tetherd.log";
 
     public static int Run(string[] args)
     {
@@ -60,18 +60,19 @@ public static class Daemon
         var pidPath = Path.Combine(paths.RunDir, PidName);
         var socketPath = Path.Combine(paths.RunDir, SocketName);
 
-        FileStream pidLock;
-        try { pidLock = new FileStream(pidPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        // The lock file stays (removing it would let a daemon that opened it just before and one that makes it anew both
+        // hold "the" lock); the pid file is plain, so anyone can read it.
+        FileStream runLock;
+        try { runLock = new FileStream(Path.Combine(paths.RunDir, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException)
         {
-            var other = File.Exists(pidPath) ? File.ReadAllText(pidPath).Trim() : "?";
+            var other = "?";
+            try { other = File.ReadAllText(pidPath).Trim(); } catch (IOException) { }
             Console.Error.WriteLine($"tetherd: already running for run dir {paths.RunDir} (pid {other})");
             return 1;
         }
         if (args.Contains("--detach")) ProcessSetup.Detach(Path.Combine(paths.RunDir, LogName));
-        pidLock.SetLength(0);
-        using (var w = new StreamWriter(pidLock, leaveOpen: true)) w.Write(Environment.ProcessId + "\n");
-        pidLock.Flush();
+        File.WriteAllText(pidPath, Environment.ProcessId + "\n");
 
         try { return Serve(paths, resolvConf, socketPath); }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -83,7 +84,7 @@ public static class Daemon
         {
             File.Delete(socketPath);
             File.Delete(pidPath);
-            pidLock.Dispose();
+            runLock.Dispose();
         }
     }
 
@@ -97,6 +98,7 @@ public static class Daemon
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, DaemonJson.Default);
             o.SerializerOptions.WriteIndented = true;
+            o.SerializerOptions.PropertyNamingPolicy = null;   // property names as the CLI prints them (docker's)
         });
         var app = builder.Build();
 

@@ -104,7 +104,7 @@ public sealed class DnsTests : IDisposable
             Assert.Equal([Ip($"s{i}", "a")], Dig("c", $"s{i}"));
             lab.TetherOk("rm", $"s{i}");
             Assert.Empty(Dig("c", $"s{i}"));
-            Assert.Contains("NXDOMAIN", DigFull("c", $"s{i}"));
+            Assert.Contains("ANSWER: 0,", DigFull("c", $"s{i}"));   // forwarded now: dnsmasq knows no s{i}
         }
     }
 
@@ -137,7 +137,11 @@ public sealed class DnsTests : IDisposable
 
         Assert.Equal(["198.51.100.7"], Dig("c", "upstream.test"));
         Assert.Equal(0, Getent("c", "www.upstream.test").ExitCode);
-        Assert.Contains("status: NOERROR", DigFull("c", "AAAA", "upstream.test"));
+        // Whatever the upstream says is what the sandbox hears (dnsmasq refuses AAAA for an --address name).
+        var direct = lab.Exec("dig", "+time=3", "+tries=1", $"@{WanIp}", "AAAA", "upstream.test");
+        var status = System.Text.RegularExpressions.Regex.Match(direct, "status: [A-Z]+").Value;
+        Assert.NotEmpty(status);
+        Assert.Contains(status, DigFull("c", "AAAA", "upstream.test"));
 
         Thread.Sleep(500);
         tcpdump.Kill();
