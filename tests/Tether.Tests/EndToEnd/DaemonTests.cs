@@ -69,7 +69,8 @@ public sealed class DaemonTests : IDisposable
         var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
         Assert.True(Signals.Kill(pid, 15));
         var watch = Stopwatch.StartNew();
-        while (File.Exists(Socket) && watch.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+        var pidFile = Path.Combine(lab.RunDir, "tetherd.pid");
+        while ((File.Exists(Socket) || File.Exists(pidFile)) && watch.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
         Assert.False(File.Exists(Socket));
         Assert.False(File.Exists(Path.Combine(lab.RunDir, "tetherd.pid")));
         // The sandbox is untouched, and a new daemon can start.
