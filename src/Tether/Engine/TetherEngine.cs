@@ -324,6 +324,16 @@ public sealed partial class TetherEngine : IDisposable
             s.NetworkMode is null ? null : networks.Values.FirstOrDefault(n => n.Name == s.NetworkMode))).ToList();
     });
 
+    /// <summary>Every sandbox with its endpoints and their networks, read in one store snapshot, without the /proc scan of
+    /// <see cref="AllDetails"/> (Pids are empty): what the embedded DNS server builds its name table from.</summary>
+    public IReadOnlyList<SandboxDetails> Topology() => store.Read(() =>
+    {
+        var networks = store.Networks().ToDictionary(n => n.Id);
+        var endpoints = store.Endpoints().ToLookup(e => e.SandboxId);
+        return store.Sandboxes().Select(s => new SandboxDetails(s,
+            endpoints[s.Id].Select(e => new EndpointDetails(e, networks[e.NetworkId], [])).ToList(), [])).ToList();
+    });
+
     /// <summary>Endpoints of a network with their sandboxes, for <c>network inspect</c>.</summary>
     public IReadOnlyList<(EndpointRecord Endpoint, SandboxRecord Sandbox)> NetworkEndpoints(NetworkRecord n) => store.Read(() =>
     {

@@ -223,12 +223,14 @@ public static unsafe class NetNs
     /// stdout and stderr appended to it (created 0644) and stdin from /dev/null; signal dispositions and the signal mask are
     /// reset to defaults; then execvp. Never returns on success; throws <see cref="IOException"/> when a step fails.
     /// </summary>
-    public static void ExecInside(string path, IReadOnlyList<string> argv, string? logFile, bool newSession)
+    /// <param name="prepare">Runs on the calling thread after setns and before exec (e.g. <see cref="MountNs.EnterPrivate"/>).</param>
+    public static void ExecInside(string path, IReadOnlyList<string> argv, string? logFile, bool newSession, Action? prepare = null)
     {
         ArgumentNullException.ThrowIfNull(argv);
         if (argv.Count == 0) throw new ArgumentException("argv is empty", nameof(argv));
         using var ns = Open(path);
         Enter(ns, path);
+        prepare?.Invoke();
         if (newSession && Libc.setsid() < 0) throw Libc.IoError("setsid", Marshal.GetLastPInvokeError());
         if (logFile != null)
         {
