@@ -50,9 +50,17 @@ public sealed class IpvlanDriver(HostKernel host) : INetworkDriver
         if (!Linux.KernelFeatures.Has(KernelFeature.Ipvlan))
             throw new TetherException(Linux.KernelFeatures.Info(KernelFeature.Ipvlan).MissingMessage);
         var parent = ParentLink.Check(host, network);
+        // The kernel keeps one mode and one flag per parent (the ipvlan "port"), and each new child sets them for all
+        // children of that parent: a network with another mode or flag would silently switch its neighbours.
+        foreach (var other in existing.Where(n => n.Driver == Name && n.Options.GetValueOrDefault(ParentLink.OptionKey) == parent.Name))
+            if (Mode(other) != Mode(network) || Flag(other) != Flag(network))
+                throw new TetherException($"parent {parent.Name} already carries ipvlan network {other.Name} in mode " +
+                    $"{Describe(other)}; the kernel keeps one ipvlan mode and flag per parent, so {Describe(network)} cannot share it");
         var mtu = host.Netlink.FindLink(parent.Name)?.Mtu ?? host.Netlink.FindLink(parent.Base)!.Mtu;
         return network with { Mtu = mtu };
     }
+
+    static string Describe(NetworkRecord n) => $"{Mode(n).ToString().ToLowerInvariant()} {Flag(n).ToString().ToLowerInvariant()}";
 
     public void CreateNetwork(NetworkRecord network, UndoLog undo) => ParentLink.Parse(network.Options[ParentLink.OptionKey]).Ensure(host, undo);
 
