@@ -50,6 +50,7 @@ public sealed class IpvlanDriver(HostKernel host) : INetworkDriver
         if (!Linux.KernelFeatures.Has(KernelFeature.Ipvlan))
             throw new TetherException(Linux.KernelFeatures.Info(KernelFeature.Ipvlan).MissingMessage);
         var parent = ParentLink.Check(host, network);
+        parent.CheckShared(network, existing, _ => false);
         var mtu = host.Netlink.FindLink(parent.Name)?.Mtu ?? host.Netlink.FindLink(parent.Base)!.Mtu;
         return network with { Mtu = mtu };
     }
