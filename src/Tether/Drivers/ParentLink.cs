@@ -43,14 +43,35 @@ public sealed record ParentLink(string Name, string Base, int? VlanId)
         return p;
     }
 
-    /// <summary>Parses <c>IFACE</c> or <c>IFACE.VLAN</c>; throws <see cref="TetherException"/> naming the bad value.</summary>
+    /// <summary>Refuses a network whose parent the kernel cannot share with the <paramref name="existing"/> networks on the same
+    /// interface: macvlan and ipvlan children cannot hang off one parent (the kernel answers EBUSY), and a macvlan parent in
+    /// passthru mode holds exactly one child (EINVAL for any other), so a passthru network needs the parent to itself; and the
+    /// bridge of a Tether network is no parent, since removing that network removes the bridge and every child with it.
+    /// <paramref name="passthru"/> says whether a network is in macvlan passthru mode. Changes nothing.</summary>
+    public void CheckShared(NetworkRecord network, IReadOnlyList<NetworkRecord> existing, Func<NetworkRecord, bool> passthru)
+    {
+        foreach (var other in existing)
+        {
+            if (other.Bridge is { } bridge && (bridge == Name || bridge == Base))
+                throw new TetherException($"parent \"{Name}\" is the bridge of Tether network {other.Name}, which removes it with the network; use a host interface");
+            if (other.Options.GetValueOrDefault(OptionKey) != Name) continue;
+            if (other.Driver != network.Driver)
+                throw new TetherException($"parent \"{Name}\" is used by {other.Driver} network {other.Name}; the kernel cannot put {network.Driver} and {other.Driver} children on one parent");
+            if (passthru(network) || passthru(other))
+                throw new TetherException($"parent \"{Name}\" is used by macvlan network {other.Name}; macvlan_mode passthru needs a parent to itself (one child only)");
+        }
+    }
+
+    /// <summary>Parses <c>IFACE</c> or <c>IFACE.VLAN</c> (VLAN: the digits after the last dot; a name whose last dot is not
+    /// followed by digits only, such as "br.lan", is a plain interface); throws <see cref="TetherException"/> naming the bad value.</summary>
     public static ParentLink Parse(string text)
     {
         try { InterfaceName.Validate(text); }
         catch (ArgumentException e) { throw new TetherException($"invalid parent \"{text}\": {e.Message}"); }
         var dot = text.LastIndexOf('.');
-        if (dot < 0) return new ParentLink(text, text, null);
         var vlan = text[(dot + 1)..];
+        // Interface names may contain dots (a bridge "br.lan"): only a suffix of digits names a VLAN.
+        if (dot < 0 || vlan.Length == 0 || !vlan.All(char.IsAsciiDigit)) return new ParentLink(text, text, null);
         if (dot == 0 || !int.TryParse(vlan, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || id is < 1 or > 4094)
             throw new TetherException($"invalid parent \"{text}\": expected IFACE or IFACE.VLAN with VLAN 1..4094");
         return new ParentLink(text, text[..dot], id);

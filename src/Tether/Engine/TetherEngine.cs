@@ -87,7 +87,7 @@ public sealed partial class TetherEngine : IDisposable
         if (req.Name is "host" or "none") throw new TetherException($"network name {req.Name} is reserved for the {req.Name} driver");
         if (store.FindNetwork(req.Name) is { } same && same.Name == req.Name) throw new TetherException($"network with name {req.Name} already exists");
         if (!drivers.TryGetValue(req.Driver, out var driver))
-            throw new TetherException($"unknown driver \"{req.Driver}\" (available: {string.Join(", ", drivers.Keys.Order())})");
+            throw new TetherException($"unknown driver \"{req.Driver}\" (available: {string.Join(", ", drivers.Values.Where(d => Has(d, DriverCapabilities.UserNetworks)).Select(d => d.Name).Order())})");
         if (!Has(driver, DriverCapabilities.UserNetworks)) throw new TetherException($"only one instance of \"{driver.Name}\" network is allowed");
         if (req.Internal && !Has(driver, DriverCapabilities.Internal)) throw new TetherException($"driver {driver.Name} does not support --internal");
         var existing = store.Networks();

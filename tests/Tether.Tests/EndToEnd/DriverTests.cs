@@ -238,7 +238,7 @@ public class DriverTests
         AssertRejected(lab, "--internal", "network", "create", "-d", "macvlan", "--internal", "--subnet", "192.168.90.0/24", "-o", "parent=par0", "x");
         AssertRejected(lab, "\"host\"", "network", "create", "-d", "host", "x");
         var nosuch = AssertRejected(lab, "nosuch", "network", "create", "-d", "nosuch", "x");
-        foreach (var d in new[] { "bridge", "host", "ipvlan", "macvlan", "null" }) Assert.Contains(d, nosuch);
+        Assert.Contains("(available: bridge, ipvlan, macvlan)", nosuch);   // host and null make no networks of their own
     }
 
     [Fact]

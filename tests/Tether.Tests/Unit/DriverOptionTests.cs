@@ -20,18 +20,42 @@ public class DriverOptionTests
     [InlineData("eth0.10", "eth0.10", "eth0", 10)]
     [InlineData("enp3s0.4094", "enp3s0.4094", "enp3s0", 4094)]
     [InlineData("br.lan.1", "br.lan.1", "br.lan", 1)]
+    [InlineData("br.lan", "br.lan", "br.lan", null)]      // a dot not followed by digits only: a plain interface name
+    [InlineData("eth0.x", "eth0.x", "eth0.x", null)]
+    [InlineData("eth0.", "eth0.", "eth0.", null)]
     public void Parent_parses_iface_and_iface_dot_vlan(string text, string name, string @base, int? vlan) =>
         Assert.Equal(new ParentLink(name, @base, vlan), ParentLink.Parse(text));
 
     [Theory]
     [InlineData("eth0.0", "eth0.0")]
     [InlineData("eth0.4095", "eth0.4095")]
-    [InlineData("eth0.x", "eth0.x")]
-    [InlineData("eth0.", "eth0.")]
+    [InlineData(".10", ".10")]
     [InlineData("averyveryverylongname", "averyveryverylongname")]
     [InlineData("a/b", "a/b")]
     public void Bad_parents_are_refused_by_name(string text, string mention) =>
         Assert.Contains(mention, Assert.Throws<TetherException>(() => ParentLink.Parse(text)).Message);
+
+    [Fact]
+    public void Parents_shared_only_where_the_kernel_allows()
+    {
+        static NetworkRecord On(string name, string driver, string parent, string? mode = null) =>
+            Net(driver, mode is null ? [("parent", parent)] : [("parent", parent), ("macvlan_mode", mode)]) with { Name = name };
+        static bool Passthru(NetworkRecord n) => n.Driver == "macvlan" && MacvlanDriver.Mode(n) == MacvlanMode.Passthru;
+        var eth0 = new ParentLink("eth0", "eth0", null);
+        NetworkRecord[] existing = [On("a", "macvlan", "eth0"), On("b", "macvlan", "eth1", "passthru"), On("c", "ipvlan", "eth2")];
+
+        eth0.CheckShared(On("n", "macvlan", "eth0", "vepa"), existing, Passthru);   // bridge and vepa children share a parent
+        new ParentLink("eth3", "eth3", null).CheckShared(On("n", "macvlan", "eth3", "passthru"), existing, Passthru);
+        var passthru = Assert.Throws<TetherException>(() => eth0.CheckShared(On("n", "macvlan", "eth0", "passthru"), existing, Passthru)).Message;
+        Assert.Contains("\"eth0\"", passthru);
+        Assert.Contains("network a", passthru);
+        Assert.Contains("network b", Assert.Throws<TetherException>(() =>
+            new ParentLink("eth1", "eth1", null).CheckShared(On("n", "macvlan", "eth1"), existing, Passthru)).Message);
+        Assert.Contains("ipvlan network c", Assert.Throws<TetherException>(() =>
+            new ParentLink("eth2", "eth2", null).CheckShared(On("n", "macvlan", "eth2"), existing, Passthru)).Message);
+        Assert.Contains("macvlan network a", Assert.Throws<TetherException>(() =>
+            eth0.CheckShared(On("n", "ipvlan", "eth0"), existing, _ => false)).Message);
+    }
 
     [Theory]
     [InlineData(null, MacvlanMode.Bridge)]

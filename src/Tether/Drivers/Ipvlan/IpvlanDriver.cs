@@ -50,6 +50,7 @@ public sealed class IpvlanDriver(HostKernel host) : INetworkDriver
         if (!Linux.KernelFeatures.Has(KernelFeature.Ipvlan))
             throw new TetherException(Linux.KernelFeatures.Info(KernelFeature.Ipvlan).MissingMessage);
         var parent = ParentLink.Check(host, network);
+        parent.CheckShared(network, existing, _ => false);
         // The kernel keeps one mode and one flag per parent (the ipvlan "port"), and each new child sets them for all
         // children of that parent: a network with another mode or flag would silently switch its neighbours.
         foreach (var other in existing.Where(n => n.Driver == Name && n.Options.GetValueOrDefault(ParentLink.OptionKey) == parent.Name))

@@ -39,6 +39,7 @@ public sealed class MacvlanDriver(HostKernel host) : INetworkDriver
         if (!Linux.KernelFeatures.Has(KernelFeature.Macvlan))
             throw new TetherException(Linux.KernelFeatures.Info(KernelFeature.Macvlan).MissingMessage);
         var parent = ParentLink.Check(host, network);
+        parent.CheckShared(network, existing, n => n.Driver == Name && Mode(n) == MacvlanMode.Passthru);
         var mtu = host.Netlink.FindLink(parent.Name)?.Mtu ?? host.Netlink.FindLink(parent.Base)!.Mtu;
         return network with { Mtu = mtu };
     }
