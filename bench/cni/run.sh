@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-500}
-cni=$PWD/artifacts/bin/tether-cni
+cni=${TETHER_CNI_BIN:-$PWD/artifacts/bin/tether-cni}
 ref=/usr/lib/cni
 [ -x "$cni" ] || { echo "build first: ./build.sh" >&2; exit 1; }
 lab=tbcni-$$
