@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Publishes Tether's NativeAOT binaries to artifacts/bin/ (tether, tether-cni).
+# Publishes Tether's NativeAOT binaries to artifacts/bin/ (tether, tetherd, tether-cni).
 set -euo pipefail
 cd "$(dirname "$0")"
-dotnet publish src/Tether.Cli/Tether.Cli.csproj -c Release -r linux-x64 -o artifacts/publish/tether -p:DebugType=none -nologo -v:q "$@"
 mkdir -p artifacts/bin
-cp artifacts/publish/tether/Tether.Cli artifacts/bin/tether
-dotnet publish src/Tether.Cni/Tether.Cni.csproj -c Release -r linux-x64 -o artifacts/publish/tether-cni -p:DebugType=none -nologo -v:q "$@"
-cp artifacts/publish/tether-cni/Tether.Cni artifacts/bin/tether-cni
-echo "built artifacts/bin/tether and artifacts/bin/tether-cni"
+for p in tether:Tether.Cli tetherd:Tether.Daemon tether-cni:Tether.Cni; do
+  bin=${p%%:*} proj=${p##*:}
+  dotnet publish "src/$proj/$proj.csproj" -c Release -r linux-x64 -o "artifacts/publish/$bin" -p:DebugType=none -nologo -v:q "$@"
+  cp "artifacts/publish/$bin/$proj" "artifacts/bin/$bin"
+done
+echo "built artifacts/bin/tether artifacts/bin/tetherd artifacts/bin/tether-cni"

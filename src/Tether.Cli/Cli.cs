@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Spectre.Console;
+using Tether.Dns;
 using Tether.Engine;
 using Tether.Linux;
 
@@ -40,7 +41,9 @@ static class Cli
         root.Subcommands.Add(PortCommand());
         root.Subcommands.Add(RmCommand());
         root.Subcommands.Add(ReconcileCommand());
+        root.Subcommands.Add(InfoCommand());
         root.Subcommands.Add(ExecInCommand());
+        root.Subcommands.Add(DaemonCommand());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -69,8 +72,9 @@ static class Cli
     /// <summary>One line, without .NET's " (Parameter 'x')" suffix of argument exceptions.</summary>
     static string OneLine(string s) => System.Text.RegularExpressions.Regex.Replace(s.ReplaceLineEndings(" ").Trim(), @" \(Parameter '[^']*'\)$", "");
 
-    static TetherEngine Engine(ParseResult p) =>
-        new(new TetherPaths(Path.GetFullPath(p.GetValue(StateDir)!), Path.GetFullPath(p.GetValue(RunDir)!)));
+    static TetherPaths PathsOf(ParseResult p) => new(Path.GetFullPath(p.GetValue(StateDir)!), Path.GetFullPath(p.GetValue(RunDir)!));
+
+    static TetherEngine Engine(ParseResult p) => new(PathsOf(p));
 
     static Option<string> FormatOption() => new("--format") { Description = "Output format: table or json", DefaultValueFactory = _ => "table" };
 
@@ -102,12 +106,12 @@ static class Cli
         var cmd = new Command("network", "Manage networks");
 
         {
-            var driver = new Option<string>("--driver", "-d") { Description = "Driver (bridge)", DefaultValueFactory = _ => "bridge" };
+            var driver = new Option<string>("--driver", "-d") { Description = "Driver: bridge, macvlan or ipvlan (see tether info)", DefaultValueFactory = _ => "bridge" };
             var subnet = new Option<string?>("--subnet") { Description = "Subnet in CIDR form, e.g. 10.10.0.0/24" };
             var gateway = new Option<string?>("--gateway") { Description = "Gateway address inside the subnet" };
             var ipRange = new Option<string?>("--ip-range") { Description = "Lease addresses from this sub-range (CIDR)" };
             var @internal = new Option<bool>("--internal") { Description = "No access to anything outside the network" };
-            var opts = new Option<string[]>("--opt", "-o") { Description = "Driver option key=value (bridge.name, mtu)", AllowMultipleArgumentsPerToken = false };
+            var opts = new Option<string[]>("--opt", "-o") { Description = "Driver option key=value (bridge: bridge.name, mtu; macvlan: parent, macvlan_mode; ipvlan: parent, ipvlan_mode, ipvlan_flag)", AllowMultipleArgumentsPerToken = false };
             var name = new Argument<string>("NAME");
             var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, opts, name };
             create.SetAction(p =>
@@ -212,6 +216,9 @@ static class Cli
             {
                 using var engine = Engine(p);
                 engine.Connect(p.GetValue(sandbox)!, new AttachRequest(p.GetValue(network)!, p.GetValue(ip), p.GetValue(alias) ?? [], []));
+                var d = engine.Details(engine.GetSandbox(p.GetValue(sandbox)!));
+                SandboxFiles.Refresh(engine.Paths, d);
+                DaemonClient.Sync(engine.Paths, start: NameTable.HasNameResolution(engine.GetNetwork(p.GetValue(network)!)));
                 return 0;
             });
             cmd.Subcommands.Add(connect);
@@ -224,6 +231,8 @@ static class Cli
             {
                 using var engine = Engine(p);
                 engine.Disconnect(p.GetValue(network)!, p.GetValue(sandbox)!);
+                SandboxFiles.Refresh(engine.Paths, engine.Details(engine.GetSandbox(p.GetValue(sandbox)!)));
+                DaemonClient.Sync(engine.Paths, start: false);
                 return 0;
             });
             cmd.Subcommands.Add(disconnect);
@@ -233,16 +242,31 @@ static class Cli
 
     // ---------------------------------------------------------------- sandboxes
 
-    sealed record AttachOptions(Option<string> Name, Option<string> Network, Option<string?> Ip, Option<string[]> Publish, Option<string[]> Alias)
+    sealed record AttachOptions(Option<string> Name, Option<string> Network, Option<string?> Ip, Option<string[]> Publish, Option<string[]> Alias,
+        Option<string[]> Dns, Option<string[]> DnsSearch, Option<string[]> AddHost, Option<string?> Hostname)
     {
         public static AttachOptions Make() => new(
             new Option<string>("--name") { Description = "Sandbox name", Required = true },
             new Option<string>("--network") { Description = "Network to connect to (default: bridge)", DefaultValueFactory = _ => TetherEngine.DefaultNetwork },
             new Option<string?>("--ip") { Description = "IPv4 address on that network" },
             new Option<string[]>("--publish", "-p") { Description = "Publish ports: [hostIP:]hostPort[-end]:containerPort[-end][/tcp|udp]" },
-            new Option<string[]>("--alias") { Description = "Network-scoped alias" });
+            new Option<string[]>("--alias") { Description = "Network-scoped alias" },
+            new Option<string[]>("--dns") { Description = "Upstream DNS server (the embedded server forwards to it; on the default network, the nameserver)" },
+            new Option<string[]>("--dns-search") { Description = "DNS search domain" },
+            new Option<string[]>("--add-host") { Description = "Extra /etc/hosts line: NAME:IP" },
+            new Option<string?>("--hostname") { Description = "Host name (UTS namespace) of processes run in the sandbox" });
 
-        public void AddTo(Command c) { c.Options.Add(Name); c.Options.Add(Network); c.Options.Add(Ip); c.Options.Add(Publish); c.Options.Add(Alias); }
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Name, Network, Ip, Publish, Alias, Dns, DnsSearch, AddHost, Hostname }) c.Options.Add(o);
+        }
+
+        public DnsOptions DnsOptions(ParseResult p)
+        {
+            var o = new DnsOptions(p.GetValue(Dns) ?? [], p.GetValue(DnsSearch) ?? [], p.GetValue(AddHost) ?? [], p.GetValue(Hostname));
+            o.Validate();
+            return o;
+        }
 
         public AttachRequest Request(ParseResult p) => new(p.GetValue(Network)!, p.GetValue(Ip), p.GetValue(Alias) ?? [],
             (p.GetValue(Publish) ?? []).SelectMany(PortSpec.Parse).ToList());
@@ -256,8 +280,11 @@ static class Cli
         create.SetAction(p =>
         {
             var request = o.Request(p);
+            var dns = o.DnsOptions(p);
             using var engine = Engine(p);
-            Console.WriteLine(engine.CreateSandbox(p.GetValue(o.Name)!, request).Id);
+            var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
+            Prepare(engine, sandbox, dns);
+            Console.WriteLine(sandbox.Id);
             return 0;
         });
         return create;
@@ -276,8 +303,10 @@ static class Cli
             if (p.GetValue(detach) && p.GetValue(rm)) throw new TetherException("--rm and -d cannot be combined");
             CheckExecutable(p.GetValue(command)![0]);
             var request = o.Request(p);
+            var dns = o.DnsOptions(p);
             using var engine = Engine(p);
             var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
+            Prepare(engine, sandbox, dns);
             string? log = null;
             if (p.GetValue(detach))
             {
@@ -285,7 +314,7 @@ static class Cli
                 log = Path.Combine(engine.Paths.LogDir, sandbox.Name + ".log");
             }
             Process child;
-            try { child = StartInside(sandbox.NsPath, p.GetValue(command)!, log); }
+            try { child = StartInside(engine.Paths, sandbox, p.GetValue(command)!, log); }
             catch
             {
                 engine.RemoveSandbox(sandbox.Id, force: true);
@@ -300,19 +329,52 @@ static class Cli
             using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true))
             using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => c.Cancel = true))
                 child.WaitForExit();
-            if (p.GetValue(rm)) engine.RemoveSandbox(sandbox.Id, force: true);
+            if (p.GetValue(rm))
+            {
+                engine.RemoveSandbox(sandbox.Id, force: true);
+                SandboxFiles.Remove(engine.Paths, sandbox.Name);
+                DaemonClient.Sync(engine.Paths, start: false);
+            }
             return child.ExitCode;
         });
         return run;
     }
 
+    /// <summary>After <c>create</c>/<c>run</c> made the sandbox: writes its resolv.conf and hosts, and has tetherd serve
+    /// its names (starting tetherd when the sandbox is on a network with name resolution). A failure to write the files
+    /// removes the sandbox again.</summary>
+    static void Prepare(TetherEngine engine, Tether.State.SandboxRecord sandbox, DnsOptions dns)
+    {
+        var details = engine.Details(sandbox);
+        try { SandboxFiles.Write(engine.Paths, details, dns, ResolvConf.Read(ResolvConf.HostPath)); }
+        catch
+        {
+            engine.RemoveSandbox(sandbox.Id, force: true);
+            SandboxFiles.Remove(engine.Paths, sandbox.Name);
+            throw;
+        }
+        DaemonClient.Sync(engine.Paths, start: details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network)));
+    }
+
+    /// <summary>Arguments of <c>__exec-in</c> that give the process the sandbox's /etc/resolv.conf, /etc/hosts and host name.</summary>
+    static IEnumerable<string> FileArgs(TetherPaths paths, Tether.State.SandboxRecord sandbox)
+    {
+        var resolv = SandboxFiles.ResolvConfPath(paths, sandbox.Name);
+        if (!File.Exists(resolv)) yield break;   // made by a tether without per-sandbox files
+        yield return "--resolv-conf"; yield return resolv;
+        yield return "--hosts"; yield return SandboxFiles.HostsPath(paths, sandbox.Name);
+        var options = SandboxFiles.ReadOptions(paths, sandbox.Name);
+        yield return "--hostname"; yield return options.Hostname ?? sandbox.Id[..12];
+    }
+
     /// <summary>Starts COMMAND inside the sandbox through the hidden <c>__exec-in</c> helper (this same binary).</summary>
-    static Process StartInside(string nsPath, string[] command, string? log)
+    static Process StartInside(TetherPaths paths, Tether.State.SandboxRecord sandbox, string[] command, string? log)
     {
         var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
         psi.ArgumentList.Add("__exec-in");
         if (log is not null) { psi.ArgumentList.Add("--log"); psi.ArgumentList.Add(log); }
-        psi.ArgumentList.Add(nsPath);
+        foreach (var a in FileArgs(paths, sandbox)) psi.ArgumentList.Add(a);
+        psi.ArgumentList.Add(sandbox.NsPath);
         psi.ArgumentList.Add("--");
         foreach (var a in command) psi.ArgumentList.Add(a);
         return Process.Start(psi)!;
@@ -331,6 +393,46 @@ static class Cli
     /// <summary>The command to run does not exist: exit code 127, as in docker and shells.</summary>
     sealed class CommandNotFound(string message) : Exception(message);
 
+    static Command DaemonCommand()
+    {
+        var cmd = new Command("daemon", "Manage tetherd, the daemon of the REST API and the embedded DNS (default: start)");
+        int StartIt(ParseResult p)
+        {
+            var paths = PathsOf(p);
+            if (DaemonClient.Health(paths) is { } h)
+                throw new TetherException($"tetherd is already running for run dir {paths.RunDir} (pid {h.GetProperty("Pid").GetInt32()})");
+            var pid = DaemonClient.Start(paths);
+            Console.WriteLine($"tetherd started (pid {pid}, socket {Path.Combine(paths.RunDir, DaemonClient.SocketName)})");
+            return 0;
+        }
+        cmd.SetAction(StartIt);
+        var start = new Command("start", "Start tetherd in the background; fails when it is already running");
+        start.SetAction(StartIt);
+        var stop = new Command("stop", "Stop tetherd (SIGTERM) and wait until it is gone");
+        stop.SetAction(p =>
+        {
+            var paths = PathsOf(p);
+            Console.WriteLine(DaemonClient.Stop(paths) ? "tetherd stopped" : "tetherd is not running");
+            return 0;
+        });
+        var status = new Command("status", "Show whether tetherd runs (exit 0) or not (exit 3)");
+        status.SetAction(p =>
+        {
+            var paths = PathsOf(p);
+            if (DaemonClient.Health(paths) is not { } h)
+            {
+                Console.WriteLine($"tetherd is not running (run dir {paths.RunDir})");
+                return 3;
+            }
+            Console.WriteLine($"tetherd is running (pid {h.GetProperty("Pid").GetInt32()}, socket {Path.Combine(paths.RunDir, DaemonClient.SocketName)}, {h.GetProperty("Listeners").GetInt32()} DNS listeners)");
+            return 0;
+        });
+        cmd.Subcommands.Add(start);
+        cmd.Subcommands.Add(stop);
+        cmd.Subcommands.Add(status);
+        return cmd;
+    }
+
     static Command ReconcileCommand()
     {
         var c = new Command("reconcile", "Make the kernel match Tether's state again (firewall, bridges, stale namespaces)");
@@ -343,21 +445,68 @@ static class Cli
         return c;
     }
 
+    static Command InfoCommand()
+    {
+        var format = FormatOption();
+        var c = new Command("info", "Show the drivers and which kernel features this host has") { format };
+        c.SetAction(p =>
+        {
+            var json = IsJson(p, format);
+            using var engine = Engine(p);
+            var info = Views.Info(engine.Drivers);
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(info, ViewJson.Default.InfoView));
+                return 0;
+            }
+            Console.WriteLine($"Kernel: {info.KernelRelease}");
+            Console.WriteLine("Drivers:");
+            PrintTable(["  NAME", "AVAILABLE", "NEEDS", "CAPABILITIES"], info.Drivers.Select(d => new[]
+            {
+                "  " + d.Name, d.Available ? "yes" : "no", d.KernelFeatures.Count == 0 ? "-" : string.Join(",", d.KernelFeatures), string.Join(",", d.Capabilities),
+            }));
+            Console.WriteLine("Kernel features (probed in a throwaway network namespace):");
+            PrintTable(["  FEATURE", "PRESENT", "MODULE"], info.KernelFeatures.Select(f => new[]
+            {
+                "  " + f.Name, f.Present switch { true => "yes", false => "no", null => "unknown" }, f.Module,
+            }));
+            return 0;
+        });
+        return c;
+    }
+
     static Command ExecInCommand()
     {
         var log = new Option<string?>("--log");
+        var resolv = new Option<string?>("--resolv-conf");
+        var hosts = new Option<string?>("--hosts");
+        var hostname = new Option<string?>("--hostname");
         var ns = new Argument<string>("NSPATH");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore };
-        var c = new Command("__exec-in", "internal: exec COMMAND inside a namespace") { log, ns, command };
+        var c = new Command("__exec-in", "internal: exec COMMAND inside a namespace") { log, resolv, hosts, hostname, ns, command };
         c.Hidden = true;
         c.SetAction(p =>
         {
             var logFile = p.GetValue(log);
-            try { NetNs.ExecInside(p.GetValue(ns)!, p.GetValue(command)!, logFile, newSession: logFile is not null); }
+            try
+            {
+                NetNs.ExecInside(p.GetValue(ns)!, p.GetValue(command)!, logFile, newSession: logFile is not null,
+                    PrivateFiles(p.GetValue(resolv), p.GetValue(hosts), p.GetValue(hostname)));
+            }
             catch (IOException e) { Console.Error.WriteLine($"tether: {OneLine(e.Message)}"); }
             return 127;
         });
         return c;
+    }
+
+    /// <summary>The step before exec that gives the process its own mount and UTS namespaces with the sandbox's files.</summary>
+    static Action? PrivateFiles(string? resolvConf, string? hosts, string? hostname)
+    {
+        if (resolvConf is null && hosts is null && hostname is null) return null;
+        var binds = new List<(string, string)>();
+        if (resolvConf is not null) binds.Add((resolvConf, "/etc/resolv.conf"));
+        if (hosts is not null) binds.Add((hosts, "/etc/hosts"));
+        return () => MountNs.EnterPrivate(binds, hostname);
     }
 
     static Command ExecCommand()
@@ -368,10 +517,18 @@ static class Cli
         exec.SetAction(p =>
         {
             string nsPath;
-            using (var engine = Engine(p)) nsPath = engine.GetSandbox(p.GetValue(name)!).NsPath;
+            string[] files;
+            using (var engine = Engine(p))
+            {
+                var sandbox = engine.GetSandbox(p.GetValue(name)!);
+                nsPath = sandbox.NsPath;
+                files = FileArgs(engine.Paths, sandbox).ToArray();
+            }
             if (!NetNs.Exists(nsPath)) throw new TetherException($"namespace of sandbox {p.GetValue(name)} is gone ({nsPath})");
             CheckExecutable(p.GetValue(command)![0]);
-            NetNs.ExecInside(nsPath, p.GetValue(command)!, null, newSession: false);
+            string? Arg(string key) => Array.IndexOf(files, key) is var i and >= 0 ? files[i + 1] : null;
+            NetNs.ExecInside(nsPath, p.GetValue(command)!, null, newSession: false,
+                PrivateFiles(Arg("--resolv-conf"), Arg("--hosts"), Arg("--hostname")));
             return 127;
         });
         return exec;
@@ -457,11 +614,18 @@ static class Cli
         {
             using var engine = Engine(p);
             var failed = 0;
+            var removed = false;
             foreach (var n in p.GetValue(names)!)
             {
                 try
                 {
-                    if (engine.RemoveSandbox(n, p.GetValue(force))) Console.WriteLine(n);
+                    var known = engine.Sandboxes().FirstOrDefault(s => s.Name == n || s.Id == n || (n.Length >= 3 && s.Id.StartsWith(n, StringComparison.Ordinal)));
+                    if (engine.RemoveSandbox(n, p.GetValue(force)))
+                    {
+                        if (known is not null) SandboxFiles.Remove(engine.Paths, known.Name);
+                        removed = true;
+                        Console.WriteLine(n);
+                    }
                     else if (!p.GetValue(force)) throw new TetherException($"no such sandbox: {n}");
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
@@ -470,6 +634,7 @@ static class Cli
                     failed++;
                 }
             }
+            if (removed) DaemonClient.Sync(engine.Paths, start: false);
             return failed == 0 ? 0 : 1;
         });
         return rm;

@@ -59,7 +59,7 @@ public sealed partial class TetherEngine
                 if (req.Inline is null) throw new TetherException($"network {req.TetherNetwork} not found");
                 n = CreateNetworkLocked(req.Inline);
                 var made = n;
-                undo.Add($"network {made.Name}", () => drivers[made.Driver].DeleteNetwork(made));
+                undo.Add($"network {made.Name}", () => DriverOf(made).DeleteNetwork(made, store.Networks().Where(x => x.Id != made.Id).ToList()));
             }
             else if (req.Inline?.Subnet is { } wanted && !n.Subnets.Any(x => IPNetwork.Parse(x.Subnet).Equals(Cidr.ParseSubnet(wanted))))
                 throw new TetherException($"network {n.Name} exists with subnet {string.Join(", ", n.Subnets.Select(x => x.Subnet))}, not {wanted}");
@@ -156,7 +156,7 @@ public sealed partial class TetherEngine
         foreach (var e in store.EndpointsOfSandbox(s.Id).Reverse())
         {
             var n = store.Networks().First(x => x.Id == e.NetworkId);
-            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false); }
+            try { DriverOf(n).DeleteEndpoint(n, s, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false); }
             catch (Exception ex) { errors.Add(ex.Message); }
         }
         if (errors.Count > 0) throw new TetherException($"removing sandbox {s.Name}: {string.Join("; ", errors)}");

@@ -22,10 +22,10 @@ internal static unsafe partial class Libc
     public const int AT_FDCWD = -100;
 
     // sched.h
-    public const int CLONE_NEWNET = 0x40000000;
+    public const int CLONE_NEWNET = 0x40000000, CLONE_NEWNS = 0x00020000, CLONE_NEWUTS = 0x04000000;
 
     // sys/mount.h
-    public const ulong MS_BIND = 0x1000;
+    public const ulong MS_BIND = 0x1000, MS_REC = 0x4000, MS_PRIVATE = 0x40000;
     public const int MNT_DETACH = 2;
 
     // sys/socket.h, linux/socket.h
@@ -113,6 +113,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib)]
     public static partial int gettid();
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int sethostname(byte* name, nuint len);
 
     /// <summary>The text of an errno value, as strerror(3) gives it (e.g. "File exists").</summary>
     public static string StrError(int errno) => Marshal.GetPInvokeErrorMessage(errno);

@@ -43,9 +43,12 @@ public sealed class Lab : IDisposable
     /// <summary>Runs a program inside the lab namespace and returns its result whatever the exit code.</summary>
     public Sh.Result TryExec(params string[] args) => Sh.Try(["ip", "netns", "exec", Name, .. args]);
 
+    /// <summary>Environment variables given to every <see cref="Tether"/> call (e.g. TETHER_RESOLV_CONF).</summary>
+    public Dictionary<string, string> Env { get; } = new();
+
     /// <summary>Runs artifacts/bin/tether inside the lab with this lab's state and run dirs.</summary>
     public Sh.Result Tether(params string[] args) =>
-        Sh.Try(["nsenter", $"--net={NsPath}", "--", Paths.TetherBinary, "--state-dir", StateDir, "--run-dir", RunDir, .. args]);
+        Sh.Try(["nsenter", $"--net={NsPath}", "--", "env", .. Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary, "--state-dir", StateDir, "--run-dir", RunDir, .. args]);
 
     /// <summary>Runs tether and throws with its stderr on a non-zero exit.</summary>
     public string TetherOk(params string[] args)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# DNS benchmark: queries per second and latency (p50/p99) of Tether's embedded DNS server (tetherd) and of
+# aardvark-dns (Podman/netavark's server) serving the same names, measured with dnsperf from inside a sandbox.
+# Everything runs in throwaway namespaces (a lab playing the host, a wan with dnsmasq as the upstream resolver):
+# no packet reaches this machine's resolvers (both servers get a resolv.conf naming only the wan's dnsmasq).
+#
+# usage: bench/dns/run.sh [SECONDS per run, default 10] [CLIENTS, default 4]     (root; after ./build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+CLIENTS=${2:-4}
+TETHER=$PWD/artifacts/bin/tether
+[ -x "$TETHER" ] && [ -x artifacts/bin/tetherd ] || { echo "run ./build.sh first" >&2; exit 1; }
+AARDVARK=/usr/lib/podman/aardvark-dns
+for t in dnsperf dnsmasq dig; do command -v $t >/dev/null || { echo "missing $t (scripts/deps.sh)" >&2; exit 1; }; done
+[ -x $AARDVARK ] || { echo "missing $AARDVARK (aardvark-dns)" >&2; exit 1; }
+
+LAB=hb-dns-$$
+WAN=$LAB-wan
+WORK=$(mktemp -d /tmp/tether-bench-dns.XXXXXX)
+PIDS=()
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  nsenter --net=/run/netns/$LAB -- env TETHER_RESOLV_CONF=$WORK/resolv.conf $TETHER --state-dir $WORK/state --run-dir $WORK/run daemon stop >/dev/null 2>&1
+  for f in "$WORK"/run/netns/*; do [ -e "$f" ] && umount -l "$f"; done
+  ip netns del $WAN 2>/dev/null; ip netns del $LAB 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add $LAB; ip netns add $WAN
+ip -n $LAB link set lo up; ip -n $WAN link set lo up
+ip -n $LAB link add uplink type veth peer name wan0 netns $WAN
+ip -n $LAB addr add 203.0.113.1/24 dev uplink; ip -n $LAB link set uplink up
+ip -n $WAN addr add 203.0.113.2/24 dev wan0; ip -n $WAN link set wan0 up
+ip -n $LAB route add default via 203.0.113.2
+echo "nameserver 203.0.113.2" > $WORK/resolv.conf
+ip netns exec $WAN dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --pid-file --listen-address=203.0.113.2 \
+  --bind-interfaces --user=root --address=/fwd.test/198.51.100.7 --cache-size=1000 >/dev/null 2>&1 &
+PIDS+=($!)
+
+T() { nsenter --net=/run/netns/$LAB -- env TETHER_RESOLV_CONF=$WORK/resolv.conf $TETHER --state-dir $WORK/state --run-dir $WORK/run "$@"; }
+T network create --subnet 10.89.0.0/24 a >/dev/null
+for i in $(seq 1 20); do T create --name web$i --network a --alias svc$i >/dev/null; done
+T create --name client --network a >/dev/null
+GW=10.89.0.1
+
+# aardvark-dns with the same names, configured the way netavark does: one file per network in its config dir, first
+# line the listen (gateway) address, then "ID IPV4S IPV6S NAMES" per container. It reads the upstream resolvers from
+# /etc/resolv.conf: it runs in a private mount namespace where that file is the lab's.
+mkdir -p $WORK/aardvark
+echo "$GW" > $WORK/aardvark/a
+for i in $(seq 1 20) ; do
+  ip=$(T inspect web$i | jq -r '.[0].NetworkSettings.Networks.a.IPAddress')
+  id=$(T inspect web$i | jq -r '.[0].Id')
+  echo "$id $ip  web$i,svc$i" >> $WORK/aardvark/a
+done
+cip=$(T inspect client | jq -r '.[0].NetworkSettings.Networks.a.IPAddress')
+echo "$(T inspect client | jq -r '.[0].Id') $cip  client" >> $WORK/aardvark/a
+nsenter --net=/run/netns/$LAB -- unshare -m sh -c "mount --bind $WORK/resolv.conf /etc/resolv.conf && exec $AARDVARK --config $WORK/aardvark -p 53 run" \
+  >$WORK/aardvark.log 2>&1 &
+PIDS+=($!)
+for i in $(seq 50); do T exec client -- dig +short +time=1 +tries=1 @$GW web1 2>/dev/null | grep -q . && break; sleep 0.1; done
+
+for i in $(seq 1 20); do echo "web$i A"; echo "svc$i A"; done > $WORK/local.txt
+for i in $(seq 1 40); do echo "h$i.fwd.test A"; done > $WORK/fwd.txt
+
+# One dnsperf run: prints "QPS p50_ms p99_ms lost" (latencies from dnsperf -v, one line per answered query).
+perf() {
+  local server=$1 file=$2 out=$WORK/perf.out
+  T exec client -- dnsperf -s "$server" -d "$file" -l "$SECS" -c "$CLIENTS" -q 200 -t 2 -v > $out 2>&1 || true
+  local qps lost
+  qps=$(awk '/Queries per second:/ {print $4}' $out)
+  lost=$(awk '/Queries lost:/ {print $3}' $out)
+  awk '/^> / {print $NF * 1000}' $out | sort -g > $WORK/lat
+  local n; n=$(wc -l < $WORK/lat)
+  local p50 p99
+  p50=$(awk -v n="$n" 'NR==int(n*0.50+0.5) {printf "%.3f", $1}' $WORK/lat)
+  p99=$(awk -v n="$n" 'NR==int(n*0.99+0.5) {printf "%.3f", $1}' $WORK/lat)
+  printf "%10s %8s %8s %8s" "$qps" "$p50" "$p99" "$lost"
+}
+
+echo "dnsperf ${SECS}s, $CLIENTS clients, 200 outstanding, from sandbox 'client'; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "%-32s %10s %8s %8s %8s\n" "server / names" "QPS" "p50 ms" "p99 ms" "lost"
+printf "%-32s" "tetherd 127.0.0.11 local";   perf 127.0.0.11 $WORK/local.txt; echo
+printf "%-32s" "aardvark-dns $GW local";     perf $GW $WORK/local.txt; echo
+printf "%-32s" "tetherd 127.0.0.11 forwarded"; perf 127.0.0.11 $WORK/fwd.txt; echo
+printf "%-32s" "aardvark-dns $GW forwarded"; perf $GW $WORK/fwd.txt; echo

@@ -1,0 +1,170 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.Json;
+using Tether.Daemon.Dns;
+using Tether.Dns;
+using Tether.Engine;
+using Tether.Linux;
+
+namespace Tether.Daemon;
+
+/// <summary>Request of POST /v1/networks/{network}/connect.</summary>
+public sealed record ConnectRequest(string Sandbox, string? IPAddress, IReadOnlyList<string>? Aliases);
+/// <summary>Request of POST /v1/networks/{network}/disconnect.</summary>
+public sealed record DisconnectRequest(string Sandbox);
+/// <summary>Answer of GET /health.</summary>
+public sealed record HealthView(string Status, int Pid, string RunDir, int Listeners);
+/// <summary>Answer of POST /v1/dns/sync.</summary>
+public sealed record SyncView(int Listeners, IReadOnlyList<string> Started, IReadOnlyList<string> Stopped, IReadOnlyList<string> Errors);
+/// <summary>Body of every error answer.</summary>
+public sealed record ErrorView(string Message);
+
+[JsonSerializable(typeof(ConnectRequest))]
+[JsonSerializable(typeof(DisconnectRequest))]
+[JsonSerializable(typeof(HealthView))]
+[JsonSerializable(typeof(SyncView))]
+[JsonSerializable(typeof(ErrorView))]
+[JsonSerializable(typeof(SandboxView))]
+[JsonSerializable(typeof(NetworkView))]
+[JsonSerializable(typeof(List<SandboxSummaryView>))]
+[JsonSerializable(typeof(List<NetworkView>))]
+[JsonSerializable(typeof(EndpointView))]
+internal sealed partial class DaemonJson : JsonSerializerContext;
+
+/// <summary>
+/// tetherd: the REST API over the engine on a unix socket in the run dir (RUN_DIR/tetherd.sock, mode 0660) and the
+/// embedded DNS servers. One daemon per run dir: it holds an exclusive lock on RUN_DIR/tetherd.lock (flock, taken by .NET
+/// for FileShare.None) for its whole life and writes its pid to RUN_DIR/tetherd.pid; a second one exits 1 naming the first's pid. SIGTERM (and
+/// <c>tether daemon stop</c>) stop it cleanly: listeners closed, socket and pid file removed.
+/// </summary>
+public static class Daemon
+{
+    public const string SocketName = "tetherd.sock", PidName = "tetherd.pid", LockName = "tetherd.lock", LogName = "tetherd.log";
+
+    public static int Run(string[] args)
+    {
+        string? Arg(string name, string env, string fallback)
+        {
+            var i = Array.IndexOf(args, name);
+            if (i >= 0 && i + 1 < args.Length) return args[i + 1];
+            return Environment.GetEnvironmentVariable(env) is { Length: > 0 } v ? v : fallback;
+        }
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine("usage: tetherd [--state-dir DIR] [--run-dir DIR] [--resolv-conf FILE] [--detach]");
+            return 0;
+        }
+        var paths = new TetherPaths(Path.GetFullPath(Arg("--state-dir", "TETHER_STATE_DIR", "/var/lib/tether")!),
+            Path.GetFullPath(Arg("--run-dir", "TETHER_RUN_DIR", "/run/tether")!));
+        var resolvConf = Arg("--resolv-conf", "TETHER_RESOLV_CONF", "/etc/resolv.conf")!;
+        Directory.CreateDirectory(paths.RunDir);
+        var pidPath = Path.Combine(paths.RunDir, PidName);
+        var socketPath = Path.Combine(paths.RunDir, SocketName);
+
+        // The lock file stays (removing it would let a daemon that opened it just before and one that makes it anew both
+        // hold "the" lock); the pid file is plain, so anyone can read it.
+        FileStream runLock;
+        try { runLock = new FileStream(Path.Combine(paths.RunDir, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException)
+        {
+            var other = "?";
+            try { other = File.ReadAllText(pidPath).Trim(); } catch (IOException) { }
+            Console.Error.WriteLine($"tetherd: already running for run dir {paths.RunDir} (pid {other})");
+            return 1;
+        }
+        if (args.Contains("--detach")) ProcessSetup.Detach(Path.Combine(paths.RunDir, LogName));
+        File.WriteAllText(pidPath, Environment.ProcessId + "\n");
+
+        try { return Serve(paths, resolvConf, socketPath); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"tetherd: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+        finally
+        {
+            File.Delete(socketPath);
+            File.Delete(pidPath);
+            runLock.Dispose();
+        }
+    }
+
+    static int Serve(TetherPaths paths, string resolvConf, string socketPath)
+    {
+        File.Delete(socketPath);   // left by a daemon that was killed: we hold the lock, so it is not in use
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
+        builder.Services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, DaemonJson.Default);
+            o.SerializerOptions.WriteIndented = true;
+            o.SerializerOptions.PropertyNamingPolicy = null;   // property names as the CLI prints them (docker's)
+        });
+        var app = builder.Build();
+
+        using var engine = new TetherEngine(paths);
+        var engineLock = new Lock();
+        using var dns = new DnsService(paths, resolvConf);
+        T WithEngine<T>(Func<TetherEngine, T> fn) { lock (engineLock) return fn(engine); }
+        SyncView Sync()
+        {
+            var topology = WithEngine(e => e.Topology());
+            var r = dns.Sync(topology);
+            foreach (var line in r.Errors) Console.Error.WriteLine($"tetherd: {line}");
+            return new SyncView(r.Listeners, r.Started, r.Stopped, r.Errors);
+        }
+
+        app.Use(async (context, next) =>
+        {
+            try { await next(context); }
+            catch (TetherException e)
+            {
+                context.Response.StatusCode = e.Message.StartsWith("no such", StringComparison.Ordinal) || e.Message.EndsWith("not found", StringComparison.Ordinal) ? 404 : 400;
+                await context.Response.WriteAsJsonAsync(new ErrorView(e.Message), DaemonJson.Default.ErrorView);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or FormatException or System.Text.Json.JsonException or BadHttpRequestException)
+            {
+                context.Response.StatusCode = 400;
+                await context.Response.WriteAsJsonAsync(new ErrorView(e.Message.ReplaceLineEndings(" ")), DaemonJson.Default.ErrorView);
+            }
+        });
+
+        app.MapGet("/health", () => new HealthView("ok", Environment.ProcessId, paths.RunDir, dns.Listeners.Count));
+        app.MapGet("/v1/networks", () => WithEngine(e => e.Networks().Select(n => Views.Network(n, e.NetworkEndpoints(n))).ToList()));
+        app.MapGet("/v1/networks/{name}", (string name) => WithEngine(e => { var n = e.GetNetwork(name); return Views.Network(n, e.NetworkEndpoints(n)); }));
+        app.MapGet("/v1/sandboxes", () => WithEngine(e => e.AllDetails().Select(Views.Summary).ToList()));
+        app.MapGet("/v1/sandboxes/{name}", (string name) => WithEngine(e => Views.Sandbox(e.Details(e.GetSandbox(name)))));
+        app.MapPost("/v1/networks/{network}/connect", (string network, ConnectRequest r) =>
+        {
+            var view = WithEngine(e =>
+            {
+                e.Connect(r.Sandbox, new AttachRequest(network, r.IPAddress, r.Aliases ?? [], []));
+                var d = e.Details(e.GetSandbox(r.Sandbox));
+                SandboxFiles.Refresh(paths, d);
+                return Views.Sandbox(d).NetworkSettings.Networks[e.GetNetwork(network).Name];
+            });
+            Sync();
+            return view;
+        });
+        app.MapPost("/v1/networks/{network}/disconnect", (string network, DisconnectRequest r) =>
+        {
+            WithEngine(e =>
+            {
+                e.Disconnect(network, r.Sandbox);
+                SandboxFiles.Refresh(paths, e.Details(e.GetSandbox(r.Sandbox)));
+                return 0;
+            });
+            Sync();
+            return Results.NoContent();
+        });
+        app.MapPost("/v1/dns/sync", Sync);
+
+        app.Lifetime.ApplicationStopping.Register(dns.Dispose);
+        app.Start();
+        File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        Sync();   // a (re)started daemon brings back every sandbox's listener from the store
+        Console.Error.WriteLine($"tetherd: listening on {socketPath} (pid {Environment.ProcessId})");
+        app.WaitForShutdown();
+        return 0;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Net;
+using Tether.Dns;
+using Tether.Engine;
+using Tether.Linux;
+
+namespace Tether.Daemon.Dns;
+
+/// <summary>
+/// Keeps one <see cref="SandboxDnsServer"/> per sandbox that is attached to a network with name resolution, and the
+/// <see cref="NameTable"/> they answer from, in step with the store. <see cref="Sync"/> is the whole protocol with the
+/// CLI: after each change the CLI calls it (POST /v1/dns/sync) and waits; it rereads the store (the one truth), swaps in
+/// the new table, stops the listeners of sandboxes that are gone and starts those of new ones, then returns. A daemon
+/// that starts calls it once, which brings back every listener without touching the sandboxes.
+/// </summary>
+public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisposable
+{
+    readonly Dictionary<string, SandboxDnsServer> servers = new();
+    readonly Lock gate = new();
+    volatile NameTable table = NameTable.Empty;
+
+    /// <summary>Current table (read lock-free by the servers on every query).</summary>
+    public NameTable Table => table;
+
+    /// <summary>Sandbox ids with a running listener.</summary>
+    public IReadOnlyList<string> Listeners { get { lock (gate) return servers.Keys.ToList(); } }
+
+    /// <summary>Result of one <see cref="Sync"/>: listeners started and stopped, and failures (one line each).</summary>
+    public sealed record SyncResult(int Listeners, IReadOnlyList<string> Started, IReadOnlyList<string> Stopped, IReadOnlyList<string> Errors);
+
+    /// <summary>Rebuilds the table and the listeners from <paramref name="topology"/> (a store snapshot).</summary>
+    public SyncResult Sync(IReadOnlyList<SandboxDetails> topology)
+    {
+        lock (gate)
+        {
+            var next = new NameTable(topology);
+            var host = ResolvConf.Read(resolvConfPath);
+            var started = new List<string>();
+            var stopped = new List<string>();
+            var errors = new List<string>();
+            // Stop first: a sandbox removed and made again under the same name gets a new namespace and a new listener.
+            foreach (var (id, s) in servers.ToList())
+            {
+                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && NetNs.Exists(s.NsPath)) continue;
+                s.Dispose();
+                servers.Remove(id);
+                stopped.Add(id);
+            }
+            table = next;
+            foreach (var (id, d) in next.Served)
+            {
+                var forwarder = ForwarderFor(d, host);
+                if (servers.TryGetValue(id, out var running))
+                {
+                    if (!running.Forwarder.Servers.SequenceEqual(forwarder.Servers)) running.Forwarder = forwarder;
+                    continue;
+                }
+                if (!NetNs.Exists(d.Sandbox.NsPath))
+                {
+                    errors.Add($"sandbox {d.Sandbox.Name}: namespace {d.Sandbox.NsPath} is gone");
+                    continue;
+                }
+                try
+                {
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, forwarder);
+                    started.Add(id);
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+                {
+                    errors.Add($"sandbox {d.Sandbox.Name}: DNS listener on {SandboxFiles.EmbeddedDns}:{SandboxDnsServer.Port}: {e.Message}");
+                }
+            }
+            return new SyncResult(servers.Count, started, stopped, errors);
+        }
+    }
+
+    /// <summary>The sandbox's <c>--dns</c> servers when it has them, else the host's (resolv.conf).</summary>
+    Forwarder ForwarderFor(SandboxDetails d, ResolvConf host)
+    {
+        var options = SandboxFiles.ReadOptions(paths, d.Sandbox.Name);
+        var list = options.Dns.Count > 0 ? options.Dns.Select(IPAddress.Parse).ToList() : host.Nameservers.ToList();
+        return new Forwarder(list);
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            foreach (var s in servers.Values) s.Dispose();
+            servers.Clear();
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Tether.Linux;
+using Tether.Tests.Support;
+
+namespace Tether.Tests.EndToEnd;
+
+/// <summary>
+/// tetherd's life cycle (<c>tether daemon start|stop|status</c>, SIGTERM, one per run dir) and its REST API on the unix
+/// socket, driven with curl as an independent HTTP client.
+/// </summary>
+public sealed class DaemonTests : IDisposable
+{
+    readonly Lab lab = new("dm");
+    string Socket => Path.Combine(lab.RunDir, "tetherd.sock");
+    static string Daemon => Path.Combine(Path.GetDirectoryName(Paths.TetherBinary)!, "tetherd");
+
+    public DaemonTests() => lab.Env["TETHER_RESOLV_CONF"] = "/dev/null";   // no upstream: nothing is ever forwarded
+
+    public void Dispose()
+    {
+        lab.Tether("daemon", "stop");
+        lab.Dispose();
+    }
+
+    Sh.Result Curl(string method, string path, string? body = null) =>
+        Sh.Try(["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", Socket, "-X", method, .. body is null ? Array.Empty<string>() : ["-H", "Content-Type: application/json", "-d", body], $"http://tetherd{path}"]);
+
+    (int Status, JsonNode? Body) Rest(string method, string path, string? body = null)
+    {
+        var r = Curl(method, path, body);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var nl = r.Stdout.LastIndexOf('\n');
+        var text = r.Stdout[..nl];
+        return (int.Parse(r.Stdout[(nl + 1)..]), text.Length == 0 ? null : JsonNode.Parse(text));
+    }
+
+    [Fact]
+    public void StartStatusStopAndOnlyOnePerRunDir()
+    {
+        var status = lab.Tether("daemon", "status");
+        Assert.Equal(3, status.ExitCode);
+        Assert.Contains("not running", status.Stdout);
+
+        Assert.Contains("tetherd started", lab.TetherOk("daemon", "start"));
+        Assert.Contains("tetherd is running", lab.TetherOk("daemon", "status"));
+        Assert.Equal("660", Sh.Run("stat", "-c", "%a", Socket).Trim());
+
+        var again = lab.Tether("daemon", "start");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already running", again.Stderr);
+        // Started directly, a second daemon refuses too and leaves the first alone.
+        var direct = Sh.Try("nsenter", $"--net={lab.NsPath}", "--", Daemon, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir);
+        Assert.Equal(1, direct.ExitCode);
+        Assert.Contains("already running", direct.Stderr);
+        Assert.Equal(200, Rest("GET", "/health").Status);
+
+        Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
+        Assert.False(File.Exists(Socket));
+        Assert.Equal(3, lab.Tether("daemon", "status").ExitCode);
+        Assert.Contains("not running", lab.TetherOk("daemon", "stop"));
+    }
+
+    [Fact]
+    public void SigtermStopsItCleanly()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");   // starts the daemon on demand
+        var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
+        Assert.True(Signals.Kill(pid, 15));
+        var watch = Stopwatch.StartNew();
+        var pidFile = Path.Combine(lab.RunDir, "tetherd.pid");
+        while ((File.Exists(Socket) || File.Exists(pidFile)) && watch.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+        Assert.False(File.Exists(Socket));
+        Assert.False(File.Exists(Path.Combine(lab.RunDir, "tetherd.pid")));
+        // The sandbox is untouched, and a new daemon can start.
+        Assert.Equal("c", (string)lab.TetherJson("ls").AsArray()[0]!["Name"]!);
+        lab.TetherOk("daemon", "start");
+        Assert.Equal(1, Rest("GET", "/health").Body!["Listeners"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public void DefaultBridgeDoesNotStartTheDaemon()
+    {
+        lab.TetherOk("create", "--name", "d");
+        lab.TetherOk("rm", "d");
+        Assert.Equal(3, lab.Tether("daemon", "status").ExitCode);
+    }
+
+    [Fact]
+    public void RestApiOverTheEngine()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("network", "create", "b");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+
+        var health = Rest("GET", "/health");
+        Assert.Equal(200, health.Status);
+        Assert.Equal("ok", (string)health.Body!["Status"]!);
+        Assert.Equal(1, health.Body!["Listeners"]!.GetValue<int>());
+
+        // Same JSON as the CLI's --format json.
+        var networks = Rest("GET", "/v1/networks");
+        Assert.Equal(200, networks.Status);
+        Assert.Equal(lab.TetherJson("network", "ls").ToJsonString(), networks.Body!.ToJsonString());
+        Assert.Equal("a", (string)Rest("GET", "/v1/networks/a").Body!["Name"]!);
+        Assert.Equal(lab.TetherJson("ls").ToJsonString(), Rest("GET", "/v1/sandboxes").Body!.ToJsonString());
+        Assert.Equal(lab.TetherJson("inspect", "c").AsArray()[0]!.ToJsonString(), Rest("GET", "/v1/sandboxes/c").Body!.ToJsonString());
+
+        var missing = Rest("GET", "/v1/sandboxes/nope");
+        Assert.Equal(404, missing.Status);
+        Assert.Contains("nope", (string)missing.Body!["Message"]!);
+
+        var connect = Rest("POST", "/v1/networks/b/connect", """{"Sandbox":"c","Aliases":["cb"]}""");
+        Assert.Equal(200, connect.Status);
+        Assert.Equal("eth1", (string)connect.Body!["InterfaceName"]!);
+        var nets = lab.TetherJson("inspect", "c").AsArray()[0]!["NetworkSettings"]!["Networks"]!.AsObject();
+        Assert.Equal(["a", "b"], nets.Select(kv => kv.Key).Order());
+        Assert.Contains("eth1", lab.TetherOk("exec", "c", "--", "ip", "-o", "link"));
+        Assert.Contains((string)connect.Body!["IPAddress"]!, lab.TetherOk("exec", "c", "--", "cat", "/etc/hosts"));
+        Assert.Equal(["cb"], connect.Body!["Aliases"]!.AsArray().Select(x => (string)x!));
+
+        var twice = Rest("POST", "/v1/networks/b/connect", """{"Sandbox":"c"}""");
+        Assert.Equal(400, twice.Status);
+        Assert.Contains("already connected", (string)twice.Body!["Message"]!);
+
+        Assert.Equal(204, Rest("POST", "/v1/networks/b/disconnect", """{"Sandbox":"c"}""").Status);
+        nets = lab.TetherJson("inspect", "c").AsArray()[0]!["NetworkSettings"]!["Networks"]!.AsObject();
+        Assert.Equal(["a"], nets.Select(kv => kv.Key));
+        Assert.Equal(400, Rest("POST", "/v1/networks/b/connect", "{not json").Status);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Net;
+using Tether.Dns;
+using Tether.Engine;
+using Tether.State;
+
+namespace Tether.Tests.Unit;
+
+public sealed class NameTableTests
+{
+    static NetworkRecord Net(string name) => new(name + "-id", name, "bridge", false, "br-" + name, 1500, new Dictionary<string, string>(), DateTime.UtcNow,
+        [new SubnetRecord("10.1.0.0/24", "10.1.0.1", null, null)]);
+
+    static SandboxDetails Box(string name, params (NetworkRecord Net, string Ip, string[] Aliases)[] eps) =>
+        new(new SandboxRecord((name + "-id").PadRight(16, '0'), name, "/run/x/" + name, DateTime.UtcNow, null),
+            eps.Select((e, i) => new EndpointDetails(new EndpointRecord($"{name}-{i}", e.Net.Id, (name + "-id").PadRight(16, '0'), $"eth{i}", null, "02:00:00:00:00:01", e.Ip, 24, e.Aliases, i), e.Net, [])).ToList(), []);
+
+    [Fact]
+    public void NamesAreScopedToSharedNetworksAndDefaultBridgeHasNone()
+    {
+        var a = Net("a");
+        var b = Net("b");
+        var bridge = Net(TetherEngine.DefaultNetwork);
+        var t = new NameTable([
+            Box("web", (a, "10.1.0.2", ["www"]), (b, "10.2.0.2", [])),
+            Box("c1", (a, "10.1.0.3", [])),
+            Box("c2", (b, "10.2.0.3", [])),
+            Box("d1", (bridge, "172.17.0.2", [])),
+            Box("d2", (bridge, "172.17.0.3", [])),
+        ]);
+        Assert.Equal([IPAddress.Parse("10.1.0.2")], t.Lookup("c1-id00000000000", "web"));
+        Assert.Equal([IPAddress.Parse("10.1.0.2")], t.Lookup("c1-id00000000000", "WWW."));
+        Assert.Equal([IPAddress.Parse("10.2.0.2")], t.Lookup("c2-id00000000000", "web"));
+        Assert.Null(t.Lookup("c2-id00000000000", "www"));          // alias only on a
+        Assert.Null(t.Lookup("c2-id00000000000", "c1"));
+        Assert.Null(t.Lookup("d1-id00000000000", "d2"));           // default bridge: no names
+        Assert.False(t.Served.ContainsKey("d1-id00000000000"));
+        Assert.Equal(2, t.Lookup("web-id0000000000", "web")!.Count);   // on both networks
+        Assert.Equal("web", t.Reverse("c1-id00000000000", IPAddress.Parse("10.1.0.2")));
+        Assert.Null(t.Reverse("c1-id00000000000", IPAddress.Parse("10.2.0.3")));
+    }
+
+    [Fact]
+    public void SharedAliasHasEveryAddress()
+    {
+        var a = Net("a");
+        var t = new NameTable([Box("s1", (a, "10.1.0.2", ["svc"])), Box("s2", (a, "10.1.0.3", ["svc"])), Box("c", (a, "10.1.0.4", []))]);
+        Assert.Equal(["10.1.0.2", "10.1.0.3"], t.Lookup("c-id000000000000", "svc")!.Select(x => x.ToString()));
+    }
+
+    [Theory]
+    [InlineData("4.3.2.1.in-addr.arpa.", "1.2.3.4")]
+    [InlineData("4.3.2.1.IN-ADDR.ARPA", "1.2.3.4")]
+    [InlineData("b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa", "4321:0:1:2:3:4:567:89ab")]
+    [InlineData("3.2.1.in-addr.arpa", null)]
+    [InlineData("256.3.2.1.in-addr.arpa", null)]
+    [InlineData("04.3.2.1.in-addr.arpa", null)]
+    [InlineData("example.com", null)]
+    public void ReverseNames(string name, string? address) =>
+        Assert.Equal(address is null ? null : IPAddress.Parse(address), NameTable.ParseReverseName(name));
+
+    [Fact]
+    public void ResolvConfOfEmbeddedAndDefaultNetworks()
+    {
+        var host = ResolvConf.Parse("# c\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch x.test y.test\noptions edns0 trust-ad\n");
+        Assert.Equal(["127.0.0.53", "192.0.2.1"], host.Nameservers.Select(n => n.ToString()));
+        var onA = SandboxFiles.RenderResolvConf(Box("c", (Net("a"), "10.1.0.2", [])), DnsOptions.None, host);
+        Assert.Contains("nameserver 127.0.0.11\nsearch x.test y.test\noptions ndots:0\n", onA);
+        var onBridge = SandboxFiles.RenderResolvConf(Box("d", (Net("bridge"), "172.17.0.2", [])), DnsOptions.None, host);
+        Assert.DoesNotContain("127.0.0", onBridge);   // loopback resolvers are unreachable from a sandbox
+        Assert.Contains("nameserver 192.0.2.1\nsearch x.test y.test\noptions edns0 trust-ad\n", onBridge);
+        var custom = SandboxFiles.RenderResolvConf(Box("d", (Net("bridge"), "172.17.0.2", [])), new DnsOptions(["192.0.2.9"], ["z.test"], [], null), host);
+        Assert.Contains("nameserver 192.0.2.9\nsearch z.test\n", custom);
+    }
+
+    [Fact]
+    public void HostsFile()
+    {
+        var d = Box("c", (Net("a"), "10.1.0.2", []));
+        var text = SandboxFiles.RenderHosts(d, new DnsOptions([], [], ["db:192.0.2.5", "v6:[2001:db8::1]"], "box"));
+        Assert.Contains("127.0.0.1\tlocalhost\n", text);
+        Assert.Contains("10.1.0.2\tbox c\n", text);
+        Assert.Contains("192.0.2.5\tdb\n", text);
+        Assert.Contains("2001:db8::1\tv6\n", text);
+        Assert.Contains("10.1.0.2\tc-id00000000 c\n", SandboxFiles.RenderHosts(d, DnsOptions.None));   // default: 12 digits of the id
+    }
+}
