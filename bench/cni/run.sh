@@ -6,12 +6,13 @@
 #
 #   sudo bench/cni/run.sh [N=500]     (needs ./build.sh first)
 #
-# Prints: ADD and DEL per container around the 10th and the Nth container (median of 10 calls), the ratio, 20
+# Prints: ADD and DEL per container around the 10th and the Nth container (median of 10 calls; wall time and CPU
+# time, which a loaded machine disturbs less), the ratios, 20
 # concurrent ADDs (wall time, errors, distinct addresses), and the peak RSS of one plugin process.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-500}
-cni=$PWD/artifacts/bin/tether-cni
+cni=${TETHER_CNI_BIN:-$PWD/artifacts/bin/tether-cni}
 ref=/usr/lib/cni
 [ -x "$cni" ] || { echo "build first: ./build.sh" >&2; exit 1; }
 lab=tbcni-$$
@@ -35,6 +36,9 @@ tconf() { printf '{"cniVersion":"1.0.0","name":"tbench","type":"tether-cni","ipa
 bconf() { printf '{"cniVersion":"1.0.0","name":"rbench","type":"bridge","bridge":"cni-bench0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","subnet":"10.56.0.0/16","dataDir":"%s/host-local"}%s}' "$work" "$1"; }
 pconf() { printf '{"cniVersion":"1.0.0","name":"rbench","type":"portmap","capabilities":{"portMappings":true},"snat":true,"runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"}]},"prevResult":%s}' "$1" "$2"; }
 now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+# Wall time and CPU time (user + sys of every process of the call, plugins it execs included), both in microseconds.
+TIMEFORMAT='%3R %3U %3S'
+measure() { local out; out=$( { time "$@" 2>/dev/null; } 2>&1 ); awk '{printf "%d,%d", $1 * 1e6, ($2 + $3) * 1e6}' <<< "$out"; }
 declare -A R
 tadd() { tconf $((20000 + $1)) | CNI_COMMAND=ADD CNI_CONTAINERID=t$1 CNI_NETNS=/run/netns/$lab-$2$1 "$cni" > "$work/out.t$2$1"; }
 tdel() { tconf $((20000 + $1)) | CNI_COMMAND=DEL CNI_CONTAINERID=t$1 CNI_NETNS=/run/netns/$lab-$2$1 "$cni" > /dev/null; }
@@ -49,13 +53,12 @@ rdel() {
 }
 : > "$work/times.csv"
 # Interleaved: container i of Tether, then container i of the chain, so load changes hit both alike.
+# Columns: phase, container, tether wall, tether cpu, chain wall, chain cpu.
 for i in $(seq "$N"); do
-  a=$(now); tadd "$i" t; b=$(now); radd "$i" r; c=$(now)
-  echo "add,$i,$((b - a)),$((c - b))" >> "$work/times.csv"
+  echo "add,$i,$(measure tadd "$i" t),$(measure radd "$i" r)" >> "$work/times.csv"
 done
 for i in $(seq "$N" -1 1); do
-  a=$(now); tdel "$i" t; b=$(now); rdel "$i" r; c=$(now)
-  echo "del,$i,$((b - a)),$((c - b))" >> "$work/times.csv"
+  echo "del,$i,$(measure tdel "$i" t),$(measure rdel "$i" r)" >> "$work/times.csv"
 done
 # 20 ADDs at once, each side, under /usr/bin/time for the peak RSS of each plugin process.
 for side in t r; do
@@ -77,24 +80,26 @@ nsenter --net=/run/netns/$lab -- bash "$work/inner.sh" "$N" "$cni" "$ref" "$lab"
 
 median() { sort -n | awk '{a[NR]=$1} END {printf "%d\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f", u/1000}'; }
-col() { # phase, first, last, column (3 tether, 4 chain)
+col() { # phase, first, last, column (3 tether wall, 4 tether cpu, 5 chain wall, 6 chain cpu)
   awk -F, -v p="$1" -v f="$2" -v l="$3" -v c="$4" '$1==p && $2>=f && $2<=l {print $c}' "$work/times.csv" | median; }
 lo=$(( 10 > N ? N : 10 )); lo1=$(( lo > 5 ? lo - 5 : 1 ))
 echo
 echo "tether-cni vs the reference chain (bridge + host-local + portmap), $N containers, one published port each"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), tether $(git rev-parse --short HEAD)"
 echo
-echo "| per container (median of 10) | tether-cni ms | reference chain ms | chain / tether |"
-echo "| --- | ---: | ---: | ---: |"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a/b}'; }
+echo "| per container (median of 10) | tether-cni wall ms | chain wall ms | chain / tether | tether-cni CPU ms | chain CPU ms | chain / tether |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for row in "ADD around #$lo:add:$lo1:$((lo1 + 9))" "ADD around #$N:add:$((N - 9)):$N" "DEL with ~$N present:del:$((N - 9)):$N" "DEL with ~$lo present:del:$lo1:$((lo1 + 9))"; do
   IFS=: read -r label phase f l <<< "$row"
-  t=$(col "$phase" "$f" "$l" 3); r=$(col "$phase" "$f" "$l" 4)
-  echo "| $label | $(ms "$t") | $(ms "$r") | $(awk -v a="$r" -v b="$t" 'BEGIN {printf "%.1fx", a/b}') |"
+  tw=$(col "$phase" "$f" "$l" 3); tc=$(col "$phase" "$f" "$l" 4); rw=$(col "$phase" "$f" "$l" 5); rc=$(col "$phase" "$f" "$l" 6)
+  echo "| $label | $(ms "$tw") | $(ms "$rw") | $(ratio "$rw" "$tw") | $(ms "$tc") | $(ms "$rc") | $(ratio "$rc" "$tc") |"
 done
 for at in "$lo1:$((lo1 + 9))" "$((N - 9)):$N"; do
   IFS=: read -r f l <<< "$at"
-  t=$(( $(col add "$f" "$l" 3) + $(col del "$f" "$l" 3) )); r=$(( $(col add "$f" "$l" 4) + $(col del "$f" "$l" 4) ))
-  echo "| ADD+DEL at #$l | $(ms "$t") | $(ms "$r") | $(awk -v a="$r" -v b="$t" 'BEGIN {printf "%.1fx", a/b}') |"
+  tw=$(( $(col add "$f" "$l" 3) + $(col del "$f" "$l" 3) )); rw=$(( $(col add "$f" "$l" 5) + $(col del "$f" "$l" 5) ))
+  tc=$(( $(col add "$f" "$l" 4) + $(col del "$f" "$l" 4) )); rc=$(( $(col add "$f" "$l" 6) + $(col del "$f" "$l" 6) ))
+  echo "| ADD+DEL around #$(( (f + l + 1) / 2 )) | $(ms "$tw") | $(ms "$rw") | $(ratio "$rw" "$tw") | $(ms "$tc") | $(ms "$rc") | $(ratio "$rc" "$tc") |"
 done
 echo
 t_ok=$(cat "$work"/rc.t* | grep -c '^0$' || true); r_ok=$(cat "$work"/rc.r* | grep -c '^0$' || true)

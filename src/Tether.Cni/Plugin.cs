@@ -92,7 +92,7 @@ public static partial class Plugin
     {
         CniException c => (c.Code, c.Message, c.Details),
         SqliteException { SqliteErrorCode: 5 or 6 } => (CniException.TryAgainLater, $"Tether's store is busy: {e.Message}", null),
-        TetherException or IpamException or PortSpecException => (CniException.Refused, OneLine(e.Message), null),
+        TetherException or IpamException or ArgumentException or FormatException => (CniException.Refused, OneLine(e.Message), null),
         IOException or UnauthorizedAccessException or SqliteException => (CniException.IoFailure, OneLine(e.Message), null),
         _ => (CniException.IoFailure, OneLine(e.Message), e.GetType().Name),
     };
@@ -383,8 +383,9 @@ public static partial class Plugin
             return new(c.Type, subnet, gateway, null);
         }
 
-        /// <summary>host-local's rangeStart/rangeEnd as the one CIDR block they span (Tether's --ip-range is a CIDR).</summary>
-        static string RangeToCidr(string? subnet, string? start, string? end)
+        /// <summary>host-local's rangeStart/rangeEnd as the one CIDR block they span (Tether's --ip-range is a CIDR);
+        /// null when they span the whole subnet.</summary>
+        static string? RangeToCidr(string? subnet, string? start, string? end)
         {
             if (subnet is null) throw new CniException(CniException.InvalidNetworkConfig, "ipam.rangeStart/rangeEnd need ipam.subnet");
             IPNetwork net;
@@ -399,9 +400,10 @@ public static partial class Plugin
             var hi = end is null ? last : Num(IPAddress.Parse(end));
             if (lo < first || hi > last || hi < lo)
                 throw new CniException(CniException.InvalidNetworkConfig, $"ipam.rangeStart/rangeEnd {start}-{end} are not inside {net} in order");
-            var size = hi - lo + 1;
             // host-local leaves out the network and broadcast addresses itself: a range from .1 to .254 of a /24 is the whole /24.
-            if (lo == first + 1 && hi == last - 1 && bits == 32) return net.ToString();
+            if (lo <= first + 1 && hi >= last - 1 && bits == 32) return null;
+            var size = hi - lo + 1;
+            if (size == last - first + 1) return null;
             if (UInt128.IsPow2(size) && lo % size == UInt128.Zero)
             {
                 var prefix = bits - (int)UInt128.Log2(size);

@@ -366,4 +366,35 @@ public sealed class CniCommandTests : IDisposable
         Assert.Empty(Lab.TetherJson("ls").AsArray());
         Assert.DoesNotContain("8080", Lab.Exec("nft", "list", "table", "inet", "tether"));
     }
+    [Fact]
+    public void TwoNetworksInOneContainerKeepOneDefaultRoute()
+    {
+        var c1 = cni.Container("c1");
+        var a = cni.Conf("1.0.0", "neta", "10.77.0.0/24");
+        var b = cni.Conf("1.0.0", "netb", "10.78.0.0/24");
+        var ra = cni.Ok("ADD", a, "c1", c1, "eth0")!;
+        var rb = cni.Ok("ADD", b, "c1", c1, "eth1")!;
+        Assert.Equal("10.78.0.2/24", (string)rb["ips"]![0]!["address"]!);
+        var routes = Sh.Run("ip", "-n", Path.GetFileName(c1), "route");
+        Assert.Contains("default via 10.77.0.1 dev eth0", routes);
+        Assert.Single(routes.Split('\n'), l => l.StartsWith("default", StringComparison.Ordinal));
+        cni.Ok("CHECK", CniLab.WithPrev(b, rb), "c1", c1, "eth1");
+        cni.Ok("DEL", CniLab.WithPrev(a, ra), "c1", c1, "eth0");
+        Assert.Contains("eth1", Sh.Run("ip", "-n", Path.GetFileName(c1), "-o", "link"));
+        Assert.DoesNotContain("eth0", Sh.Run("ip", "-n", Path.GetFileName(c1), "-o", "link"));
+        Assert.Single(Lab.TetherJson("ls").AsArray());
+    }
+
+    [Theory]
+    [InlineData("10.77.0.128", "10.77.0.255", "10.77.0.128/25", "10.77.0.128/24")]
+    [InlineData("10.77.0.1", "10.77.0.254", null, "10.77.0.2/24")]
+    public void HostLocalRangesBecomeTheNetworksIpRange(string start, string end, string? ipRange, string first)
+    {
+        var conf = cni.Conf();
+        conf["ipam"] = JsonNode.Parse($$"""{"type":"tether","ranges":[[{"subnet":"10.77.0.0/24","gateway":"10.77.0.1","rangeStart":"{{start}}","rangeEnd":"{{end}}"}]]}""");
+        var r = cni.Ok("ADD", conf, "c1", cni.Container("c1"))!;
+        Assert.Equal(first, (string)r["ips"]![0]!["address"]!);
+        var ipam = Lab.TetherJson("network", "inspect", "cn").AsArray()[0]!["IPAM"]!["Config"]![0]!;
+        Assert.Equal(ipRange, (string?)ipam["IPRange"]);
+    }
 }
