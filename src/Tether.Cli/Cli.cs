@@ -40,6 +40,7 @@ static class Cli
         root.Subcommands.Add(PortCommand());
         root.Subcommands.Add(RmCommand());
         root.Subcommands.Add(ReconcileCommand());
+        root.Subcommands.Add(InfoCommand());
         root.Subcommands.Add(ExecInCommand());
 
         var parsed = root.Parse(args);
@@ -102,12 +103,12 @@ static class Cli
         var cmd = new Command("network", "Manage networks");
 
         {
-            var driver = new Option<string>("--driver", "-d") { Description = "Driver (bridge)", DefaultValueFactory = _ => "bridge" };
+            var driver = new Option<string>("--driver", "-d") { Description = "Driver: bridge, macvlan or ipvlan (see tether info)", DefaultValueFactory = _ => "bridge" };
             var subnet = new Option<string?>("--subnet") { Description = "Subnet in CIDR form, e.g. 10.10.0.0/24" };
             var gateway = new Option<string?>("--gateway") { Description = "Gateway address inside the subnet" };
             var ipRange = new Option<string?>("--ip-range") { Description = "Lease addresses from this sub-range (CIDR)" };
             var @internal = new Option<bool>("--internal") { Description = "No access to anything outside the network" };
-            var opts = new Option<string[]>("--opt", "-o") { Description = "Driver option key=value (bridge.name, mtu)", AllowMultipleArgumentsPerToken = false };
+            var opts = new Option<string[]>("--opt", "-o") { Description = "Driver option key=value (bridge: bridge.name, mtu; macvlan: parent, macvlan_mode; ipvlan: parent, ipvlan_mode, ipvlan_flag)", AllowMultipleArgumentsPerToken = false };
             var name = new Argument<string>("NAME");
             var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, opts, name };
             create.SetAction(p =>
@@ -338,6 +339,36 @@ static class Cli
         {
             using var engine = Engine(p);
             foreach (var line in engine.Reconcile()) Console.WriteLine(line);
+            return 0;
+        });
+        return c;
+    }
+
+    static Command InfoCommand()
+    {
+        var format = FormatOption();
+        var c = new Command("info", "Show the drivers and which kernel features this host has") { format };
+        c.SetAction(p =>
+        {
+            var json = IsJson(p, format);
+            using var engine = Engine(p);
+            var info = Views.Info(engine.Drivers);
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(info, ViewJson.Default.InfoView));
+                return 0;
+            }
+            Console.WriteLine($"Kernel: {info.KernelRelease}");
+            Console.WriteLine("Drivers:");
+            PrintTable(["  NAME", "AVAILABLE", "NEEDS", "CAPABILITIES"], info.Drivers.Select(d => new[]
+            {
+                "  " + d.Name, d.Available ? "yes" : "no", d.KernelFeatures.Count == 0 ? "-" : string.Join(",", d.KernelFeatures), string.Join(",", d.Capabilities),
+            }));
+            Console.WriteLine("Kernel features (probed in a throwaway network namespace):");
+            PrintTable(["  FEATURE", "PRESENT", "MODULE"], info.KernelFeatures.Select(f => new[]
+            {
+                "  " + f.Name, f.Present switch { true => "yes", false => "no", null => "unknown" }, f.Module,
+            }));
             return 0;
         });
         return c;

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Tether.Drivers;
-using Tether.Drivers.Bridge;
 using Tether.Ipam;
 using Tether.Linux;
 using Tether.State;
@@ -36,6 +35,9 @@ public sealed class TetherEngine : IDisposable
 {
     /// <summary>Name of the default network, as in Docker.</summary>
     public const string DefaultNetwork = "bridge";
+    /// <summary>Predefined networks, as in Docker: a sandbox on <c>host</c> is the namespace Tether runs in, one on
+    /// <c>none</c> has only its loopback. Each is made once per state dir and cannot be removed.</summary>
+    public static readonly IReadOnlyDictionary<string, string> PredefinedNetworks = new Dictionary<string, string> { ["host"] = "host", ["none"] = "null" };
     static readonly Regex NameRule = new("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", RegexOptions.Compiled);
     static readonly Regex AliasRule = new("^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$", RegexOptions.Compiled);
 
@@ -49,11 +51,30 @@ public sealed class TetherEngine : IDisposable
     {
         Paths = paths;
         store = SqliteStore.Open(paths.StateDir);
-        drivers = new INetworkDriver[] { new BridgeDriver(host) }.ToDictionary(d => d.Name);
+        drivers = DriverRegistry.Create(host).ToDictionary(d => d.Name);
+        EnsurePredefined();
     }
 
-    /// <summary>Names of the registered drivers.</summary>
-    public IReadOnlyCollection<string> Drivers => drivers.Keys;
+    /// <summary>The registered drivers, by name.</summary>
+    public IReadOnlyCollection<INetworkDriver> Drivers => drivers.Values;
+
+    /// <summary>Makes the predefined networks host and none when the store lacks them (once per state dir).</summary>
+    void EnsurePredefined()
+    {
+        bool Missing() => PredefinedNetworks.Keys.Any(name => store.FindNetwork(name) is not { } n || n.Name != name);
+        if (!store.Read(Missing)) return;
+        store.Write(() =>
+        {
+            foreach (var (name, driver) in PredefinedNetworks)
+                if (store.FindNetwork(name) is not { } n || n.Name != name)
+                    store.InsertNetwork(new NetworkRecord(NewId(), name, driver, false, null, 0, new Dictionary<string, string>(), DateTime.UtcNow, []));
+            return 0;
+        });
+    }
+
+    INetworkDriver DriverOf(NetworkRecord n) => drivers[n.Driver];
+
+    static bool Has(INetworkDriver d, DriverCapabilities c) => (d.Capabilities & c) == c;
 
     // ------------------------------------------------------------------ networks
 
@@ -67,6 +88,8 @@ public sealed class TetherEngine : IDisposable
         if (store.FindNetwork(req.Name) is { } same && same.Name == req.Name) throw new TetherException($"network with name {req.Name} already exists");
         if (!drivers.TryGetValue(req.Driver, out var driver))
             throw new TetherException($"unknown driver \"{req.Driver}\" (available: {string.Join(", ", drivers.Keys.Order())})");
+        if (!Has(driver, DriverCapabilities.UserNetworks)) throw new TetherException($"only one instance of \"{driver.Name}\" network is allowed");
+        if (req.Internal && !Has(driver, DriverCapabilities.Internal)) throw new TetherException($"driver {driver.Name} does not support --internal");
         var existing = store.Networks();
 
         IPNetwork subnet;
@@ -117,11 +140,7 @@ public sealed class TetherEngine : IDisposable
     {
         var repairs = new List<string>();
         foreach (var n in store.Networks())
-        {
-            if (n.Bridge is null || host.Netlink.FindLink(n.Bridge) is not null) continue;
-            UndoLog.Run(undo => { drivers[n.Driver].CreateNetwork(n, undo); return 0; });
-            repairs.Add($"recreated bridge {n.Bridge} of network {n.Name}");
-        }
+            repairs.AddRange(UndoLog.Run(undo => DriverOf(n).Repair(n, undo)));
         var known = store.Sandboxes().Select(s => s.NsPath).ToHashSet();
         if (Directory.Exists(Paths.NetnsDir))
             foreach (var path in Directory.GetFiles(Paths.NetnsDir).Where(p => !known.Contains(p)))
@@ -134,17 +153,18 @@ public sealed class TetherEngine : IDisposable
         return repairs;
     });
 
-    /// <summary>Rewrites Tether's whole ruleset from the store: every bridge network and every published port.</summary>
+    /// <summary>Rewrites Tether's whole ruleset from the store: every network's firewall view (per its driver) and every
+    /// published port.</summary>
     void ReconcileFirewallLocked()
     {
-        var networks = store.Networks().Where(n => n.Driver == "bridge").ToDictionary(n => n.Id);
+        var networks = store.Networks().ToDictionary(n => n.Id);
         var addresses = store.Endpoints().ToDictionary(e => e.Id);
         var ports = store.PortBindings().GroupBy(p => p.EndpointId).SelectMany(g =>
         {
             var e = addresses[g.Key];
-            return networks.TryGetValue(e.NetworkId, out var n) ? BridgeDriver.Mappings(n, IPAddress.Parse(e.Ip), g) : [];
+            return networks.TryGetValue(e.NetworkId, out var n) ? DriverOf(n).Mappings(n, IPAddress.Parse(e.Ip), g) : [];
         });
-        host.Firewall.Reconcile(networks.Values.SelectMany(BridgeDriver.FirewallNetworks), ports);
+        host.Firewall.Reconcile(networks.Values.SelectMany(n => DriverOf(n).FirewallNetworks(n)), ports);
     }
 
     /// <summary>Routes the host already has (except default routes): new default subnets must not overlap them.</summary>
@@ -157,13 +177,14 @@ public sealed class TetherEngine : IDisposable
         var n = store.FindNetwork(nameOrId);
         if (n is null) return false;
         if (n.Name == DefaultNetwork) throw new TetherException($"{DefaultNetwork} is the default network and cannot be removed");
+        if (!Has(DriverOf(n), DriverCapabilities.UserNetworks)) throw new TetherException($"{n.Name} is a pre-defined network and cannot be removed");
         var attached = store.EndpointsOfNetwork(n.Id);
         if (attached.Count > 0)
         {
             var names = attached.Select(e => store.Sandboxes().First(s => s.Id == e.SandboxId).Name);
             throw new TetherException($"network {n.Name} has active endpoints (sandboxes: {string.Join(", ", names)})");
         }
-        drivers[n.Driver].DeleteNetwork(n);
+        DriverOf(n).DeleteNetwork(n, store.Networks().Where(x => x.Id != n.Id).ToList());
         store.DeleteNetwork(n.Id);
         ReconcileFirewallLocked();
         return true;
@@ -172,7 +193,7 @@ public sealed class TetherEngine : IDisposable
     /// <summary><c>network prune</c>: removes every network without endpoints; returns their names.</summary>
     public IReadOnlyList<string> PruneNetworks()
     {
-        var unused = store.Read(() => store.Networks().Where(n => n.Name != DefaultNetwork && store.EndpointsOfNetwork(n.Id).Count == 0).Select(n => n.Name).ToList());
+        var unused = store.Read(() => store.Networks().Where(n => n.Name != DefaultNetwork && Has(DriverOf(n), DriverCapabilities.UserNetworks) && store.EndpointsOfNetwork(n.Id).Count == 0).Select(n => n.Name).ToList());
         var removed = new List<string>();
         foreach (var name in unused)
         {
@@ -195,18 +216,28 @@ public sealed class TetherEngine : IDisposable
         CheckName("sandbox", name);
         if (store.FindSandbox(name) is { } same && same.Name == name) throw new TetherException($"sandbox name \"{name}\" is already in use by sandbox {same.Id[..12]}");
         var network = attach is null ? null : ResolveNetworkForAttach(attach.Network);
+        var exclusive = network is not null && Has(DriverOf(network), DriverCapabilities.Exclusive) ? network : null;
+        if (exclusive is not null) CheckExclusiveAttach(exclusive, attach!);
         return UndoLog.Run(undo =>
         {
-            var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null);
+            var sandbox = new SandboxRecord(NewId(), name, Path.Combine(Paths.NetnsDir, name), DateTime.UtcNow, null, exclusive?.Name);
             // No sandbox of this name exists and we hold the store's write lock: a namespace at its path was left
             // by a tether process killed half-way through, and is removed.
             NetNs.Delete(sandbox.NsPath);
+            if (exclusive is not null && Has(DriverOf(exclusive), DriverCapabilities.HostNamespace))
+            {
+                // The sandbox is the namespace Tether runs in: only named at the sandbox's path, nothing in it changes.
+                NetNs.BindCurrent(sandbox.NsPath);
+                undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
+                store.InsertSandbox(sandbox);
+                return sandbox;
+            }
             NetNs.Create(sandbox.NsPath);
             undo.Add($"namespace {sandbox.NsPath}", () => NetNs.Delete(sandbox.NsPath));
             var inside = host.Sandbox(sandbox.NsPath);
             inside.SetUp(inside.FindLink("lo")!.Index);
             store.InsertSandbox(sandbox);
-            if (network is not null) Attach(sandbox, network, attach!, undo);
+            if (network is not null && exclusive is null) Attach(sandbox, network, attach!, undo);
             return sandbox;
         });
     });
@@ -223,7 +254,7 @@ public sealed class TetherEngine : IDisposable
             return false;
         }
         var nsExists = NetNs.Exists(s.NsPath);
-        var pids = nsExists ? NetNs.Pids(s.NsPath) : [];
+        var pids = nsExists ? PidsOf(s) : [];
         if (pids.Count > 0)
         {
             if (!force) throw new TetherException($"sandbox {s.Name} has running processes (PIDs {string.Join(", ", pids)}): stop them or use rm -f");
@@ -233,7 +264,7 @@ public sealed class TetherEngine : IDisposable
         foreach (var e in store.EndpointsOfSandbox(s.Id).Reverse())
         {
             var n = store.Networks().First(x => x.Id == e.NetworkId);
-            try { drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: nsExists); }
+            try { DriverOf(n).DeleteEndpoint(n, s, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: nsExists); }
             catch (Exception ex) { errors.Add(ex.Message); }
         }
         try { NetNs.Delete(s.NsPath); }
@@ -244,12 +275,21 @@ public sealed class TetherEngine : IDisposable
         return true;
     });
 
-    /// <summary>SIGKILLs every process in the sandbox's namespace and waits (up to 5 s) until they are gone.</summary>
-    static void KillAll(SandboxRecord s)
+    /// <summary>The sandbox's processes: every process in its namespace; for a sandbox that is the host's namespace, only
+    /// the process <c>run</c> started and its descendants.</summary>
+    IReadOnlyList<int> PidsOf(SandboxRecord s) => IsHostMode(s)
+        ? s.Pid is { } pid ? NetNs.ProcessTree(pid).Where(p => p != Environment.ProcessId).ToList() : []
+        : NetNs.Pids(s.NsPath);
+
+    bool IsHostMode(SandboxRecord s) =>
+        s.NetworkMode is { } mode && PredefinedNetworks.TryGetValue(mode, out var d) && Has(drivers[d], DriverCapabilities.HostNamespace);
+
+    /// <summary>SIGKILLs the sandbox's processes (see <see cref="PidsOf"/>) and waits (up to 5 s) until they are gone.</summary>
+    void KillAll(SandboxRecord s)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
         IReadOnlyList<int> pids;
-        while ((pids = NetNs.Pids(s.NsPath)).Count > 0)
+        while ((pids = PidsOf(s)).Count > 0)
         {
             if (DateTime.UtcNow > deadline) throw new TetherException($"processes {string.Join(", ", pids)} of sandbox {s.Name} did not exit after SIGKILL");
             foreach (var pid in pids) Signals.Kill(pid, 9);
@@ -276,17 +316,21 @@ public sealed class TetherEngine : IDisposable
     {
         var sandboxes = only ?? store.Sandboxes();
         var networks = store.Networks().ToDictionary(n => n.Id);
-        var pids = NetNs.Pids(sandboxes.Select(s => s.NsPath).ToList());
+        var pids = NetNs.Pids(sandboxes.Where(s => !IsHostMode(s)).Select(s => s.NsPath).ToList());
         return sandboxes.Select(s => new SandboxDetails(s,
             store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList(),
-            pids[s.NsPath])).ToList();
+            IsHostMode(s) ? PidsOf(s) : pids[s.NsPath],
+            s.NetworkMode is null ? null : networks.Values.FirstOrDefault(n => n.Name == s.NetworkMode))).ToList();
     });
 
     /// <summary>Endpoints of a network with their sandboxes, for <c>network inspect</c>.</summary>
     public IReadOnlyList<(EndpointRecord Endpoint, SandboxRecord Sandbox)> NetworkEndpoints(NetworkRecord n) => store.Read(() =>
     {
         var sandboxes = store.Sandboxes().ToDictionary(s => s.Id);
-        return store.EndpointsOfNetwork(n.Id).Select(e => (e, sandboxes[e.SandboxId])).ToList();
+        // Sandboxes owned by a predefined network (host, none) have no endpoint record: shown with empty addresses.
+        return store.EndpointsOfNetwork(n.Id).Select(e => (e, sandboxes[e.SandboxId]))
+            .Concat(sandboxes.Values.Where(s => s.NetworkMode == n.Name).Select(s => (new EndpointRecord("", n.Id, s.Id, "", null, "", "", 0, [], 0), s)))
+            .ToList();
     });
 
     // ------------------------------------------------------------------ connect / disconnect
@@ -297,6 +341,7 @@ public sealed class TetherEngine : IDisposable
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
         if (!NetNs.Exists(s.NsPath)) throw new TetherException($"namespace of sandbox {s.Name} is gone ({s.NsPath}); remove it with tether rm");
         var n = ResolveNetworkForAttach(attach.Network);
+        CheckConnect(s, n);
         if (store.EndpointsOfSandbox(s.Id).Any(e => e.NetworkId == n.Id)) throw new TetherException($"sandbox {s.Name} is already connected to network {n.Name}");
         return UndoLog.Run(undo => Attach(s, n, attach, undo));
     });
@@ -307,10 +352,17 @@ public sealed class TetherEngine : IDisposable
     {
         var n = store.FindNetwork(networkNameOrId) ?? throw new TetherException($"network {networkNameOrId} not found");
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
+        if (s.NetworkMode == n.Name)
+        {
+            if (IsHostMode(s)) throw new TetherException(HostConflict);
+            // Off the none network the sandbox keeps its loopback and may be connected to other networks.
+            store.SetSandboxNetworkMode(s.Id, null);
+            return 0;
+        }
         var eps = store.EndpointsOfSandbox(s.Id);
         var e = eps.FirstOrDefault(x => x.NetworkId == n.Id) ?? throw new TetherException($"sandbox {s.Name} is not connected to network {n.Name}");
         var hadDefault = DefaultRouteHolder(eps)?.Id == e.Id;
-        drivers[n.Driver].DeleteEndpoint(n, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false);
+        DriverOf(n).DeleteEndpoint(n, s, e, store.PortBindingsOfEndpoint(e.Id), namespaceGoing: false);
         store.DeleteEndpoint(e.Id);
         if (hadDefault && NetNs.Exists(s.NsPath) && DefaultRouteHolder(store.EndpointsOfSandbox(s.Id)) is { } next)
             SetDefaultRoute(s, next, new UndoLog());
@@ -318,6 +370,27 @@ public sealed class TetherEngine : IDisposable
     });
 
     // ------------------------------------------------------------------ internals
+
+    /// <summary>Docker's error for any change of a sandbox's attachment to the host network.</summary>
+    const string HostConflict = "container cannot be disconnected from host network or connected to host network";
+
+    /// <summary>Refuses connecting a sandbox on a predefined network elsewhere, or any sandbox to a predefined network.</summary>
+    void CheckConnect(SandboxRecord s, NetworkRecord n)
+    {
+        var exclusive = Has(DriverOf(n), DriverCapabilities.Exclusive);
+        if (IsHostMode(s) || exclusive && Has(DriverOf(n), DriverCapabilities.HostNamespace)) throw new TetherException(HostConflict);
+        if (s.NetworkMode is not null || exclusive)
+            throw new TetherException($"container cannot be connected to multiple networks with one of the networks in private (none) mode (sandbox {s.Name}, network {n.Name})");
+    }
+
+    /// <summary>A sandbox on host or none has no address, alias or published port.</summary>
+    static void CheckExclusiveAttach(NetworkRecord n, AttachRequest req)
+    {
+        if (req.Ports.Count > 0)
+            throw new TetherException($"ports cannot be published on network {n.Name} (-p {req.Ports[0].HostPort}): {(n.Name == "host" ? "the sandbox uses the host's own ports" : "the sandbox has no network")}");
+        if (req.Ip is not null) throw new TetherException($"--ip {req.Ip}: network {n.Name} leases no addresses");
+        if (req.Aliases.Count > 0) throw new TetherException($"--alias {req.Aliases[0]}: network-scoped aliases need a user-defined network, not {n.Name}");
+    }
 
     NetworkRecord ResolveNetworkForAttach(string nameOrId)
     {
@@ -334,6 +407,9 @@ public sealed class TetherEngine : IDisposable
     {
         foreach (var a in req.Aliases)
             if (!AliasRule.IsMatch(a) || a.Length > 253) throw new TetherException($"invalid alias \"{a}\"");
+        var driver = DriverOf(n);
+        if (req.Ports.Count > 0 && !Has(driver, DriverCapabilities.PortBindings))
+            throw new TetherException($"ports cannot be published on network {n.Name} (-p {req.Ports[0].HostPort}): driver {driver.Name} has no published ports");
         var sub = n.Subnets[0];
         var config = SubnetConfig.Create(IPNetwork.Parse(sub.Subnet), IPAddress.Parse(sub.Gateway), sub.IpRange is null ? null : IPNetwork.Parse(sub.IpRange));
         IPAddress ip;
@@ -374,8 +450,8 @@ public sealed class TetherEngine : IDisposable
         var ifName = $"eth{ifIndex}";
         var hostIf = "tv" + id[..12];
         var prefix = IPNetwork.Parse(sub.Subnet).PrefixLength;
-        var mac = drivers[n.Driver].CreateEndpoint(n, new EndpointSpec(s, ifName, hostIf, ip, prefix, ports), undo);
-        var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, hostIf, mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
+        var made = driver.CreateEndpoint(n, new EndpointSpec(s, ifName, hostIf, ip, prefix, ports), undo);
+        var endpoint = new EndpointRecord(id, n.Id, s.Id, ifName, made.HostIfName, made.Mac, ip.ToString(), prefix, req.Aliases, store.NextEndpointSeq(s.Id));
         store.InsertEndpoint(endpoint);
         foreach (var p in ports) store.InsertPortBinding(p);
         if (DefaultRouteHolder(store.EndpointsOfSandbox(s.Id))?.Id == endpoint.Id) SetDefaultRoute(s, endpoint, undo);
@@ -394,7 +470,7 @@ public sealed class TetherEngine : IDisposable
         var n = store.Networks().First(x => x.Id == e.NetworkId);
         var inside = host.Sandbox(s.NsPath);
         var link = inside.FindLink(e.IfName) ?? throw new TetherException($"interface {e.IfName} is missing in sandbox {s.Name}");
-        var route = new Route(null, IPAddress.Parse(n.Subnets[0].Gateway), link.Index);
+        var route = DriverOf(n).DefaultRoute(n, link.Index);
         inside.AddRoute(route);
         undo.Add($"default route of {s.Name}", () => inside.DeleteRoute(route));
     }
@@ -438,4 +514,6 @@ public sealed class TetherEngine : IDisposable
 public sealed record EndpointDetails(EndpointRecord Endpoint, NetworkRecord Network, IReadOnlyList<PortBindingRecord> Ports);
 
 /// <summary>A sandbox with its endpoints and the PIDs of the processes inside it.</summary>
-public sealed record SandboxDetails(SandboxRecord Sandbox, IReadOnlyList<EndpointDetails> Endpoints, IReadOnlyList<int> Pids);
+/// <param name="ModeNetwork">The predefined network (host, none) that owns the whole sandbox, or null.</param>
+public sealed record SandboxDetails(SandboxRecord Sandbox, IReadOnlyList<EndpointDetails> Endpoints, IReadOnlyList<int> Pids,
+    NetworkRecord? ModeNetwork = null);

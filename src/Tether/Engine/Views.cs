@@ -36,7 +36,17 @@ public sealed record NetworkEndpointView(string Name, string EndpointID, string 
 public sealed record NetworkView(string Name, string Id, string Created, string Scope, string Driver, bool EnableIPv6, IpamView IPAM,
     bool Internal, IReadOnlyDictionary<string, NetworkEndpointView> Containers, IReadOnlyDictionary<string, string> Options);
 
+/// <summary>One driver in <c>tether info</c>: its capabilities, the kernel features it needs, and whether this host has them.</summary>
+public sealed record DriverInfoView(string Name, IReadOnlyList<string> Capabilities, IReadOnlyList<string> KernelFeatures, bool Available);
+
+/// <summary>One kernel feature in <c>tether info</c>: Present is null when the probe could not run (no privilege).</summary>
+public sealed record KernelFeatureView(string Name, string Module, string Description, bool? Present);
+
+/// <summary><c>tether info --format json</c>.</summary>
+public sealed record InfoView(string KernelRelease, IReadOnlyList<DriverInfoView> Drivers, IReadOnlyList<KernelFeatureView> KernelFeatures);
+
 [JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(InfoView))]
 [JsonSerializable(typeof(List<SandboxView>))]
 [JsonSerializable(typeof(List<SandboxSummaryView>))]
 [JsonSerializable(typeof(List<NetworkView>))]
@@ -45,6 +55,21 @@ public sealed partial class ViewJson : JsonSerializerContext;
 /// <summary>Builds the views from the engine's records.</summary>
 public static class Views
 {
+    /// <summary><c>tether info</c>: the drivers and the kernel features this host has (probed in a throwaway namespace).</summary>
+    public static InfoView Info(IEnumerable<Drivers.INetworkDriver> drivers)
+    {
+        var probe = Linux.KernelFeatures.Probe();
+        string release;
+        try { release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(); }
+        catch (IOException) { release = ""; }
+        return new InfoView(release,
+            drivers.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => new DriverInfoView(d.Name,
+                Enum.GetValues<Drivers.DriverCapabilities>().Where(c => c != 0 && d.Capabilities.HasFlag(c)).Select(c => c.ToString()).ToList(),
+                d.KernelFeatures.Select(f => Linux.KernelFeatures.Info(f).Name).ToList(),
+                d.KernelFeatures.All(f => probe[f] != false))).ToList(),
+            Linux.KernelFeatures.All.Select(i => new KernelFeatureView(i.Name, i.Module, i.Description, probe[i.Feature])).ToList());
+    }
+
     /// <summary>"80/tcp" style key of a binding.</summary>
     public static string PortKey(PortBindingRecord p) => $"{p.ContainerPort}/{p.Protocol}";
 
@@ -57,13 +82,18 @@ public static class Views
         new NetworkSettingsView(d.Sandbox.NsPath,
             d.Endpoints.SelectMany(e => e.Ports).GroupBy(PortKey).ToDictionary(g => g.Key,
                 g => (IReadOnlyList<PortView>)g.Select(p => new PortView(p.HostIp == "" ? "0.0.0.0" : p.HostIp, p.HostPort.ToString())).ToList()),
-            d.Endpoints.ToDictionary(e => e.Network.Name, e => new EndpointView(
+            ModeEntry(d).Concat(d.Endpoints.Select(e => KeyValuePair.Create(e.Network.Name, new EndpointView(
                 e.Network.Id, e.Endpoint.Id, e.Network.Internal ? "" : e.Network.Subnets[0].Gateway, e.Endpoint.Ip, e.Endpoint.PrefixLength,
-                e.Endpoint.Mac, e.Endpoint.Aliases, e.Endpoint.IfName))));
+                e.Endpoint.Mac, e.Endpoint.Aliases, e.Endpoint.IfName)))).ToDictionary()));
+
+    /// <summary>A sandbox owned by a predefined network (host, none) shows it like docker: no endpoint, no address.</summary>
+    static IEnumerable<KeyValuePair<string, EndpointView>> ModeEntry(SandboxDetails d) => d.ModeNetwork is { } n
+        ? [KeyValuePair.Create(n.Name, new EndpointView(n.Id, "", "", "", 0, "", [], ""))]
+        : [];
 
     public static SandboxSummaryView Summary(SandboxDetails d) => new(
         d.Sandbox.Id, d.Sandbox.Name, d.Pids.Count > 0 ? "running" : "created",
-        d.Endpoints.Select(e => e.Network.Name).ToList(),
+        (d.ModeNetwork is { } m ? [m.Name] : new List<string>()).Concat(d.Endpoints.Select(e => e.Network.Name)).ToList(),
         d.Endpoints.Select(e => e.Endpoint.Ip).ToList(),
         d.Endpoints.SelectMany(e => e.Ports).Select(p => $"{(p.HostIp == "" ? "0.0.0.0" : p.HostIp)}:{p.HostPort}->{PortKey(p)}").ToList());
 
@@ -72,6 +102,6 @@ public static class Views
         new IpamView("default", n.Subnets.Select(s => new IpamConfigView(s.Subnet, s.Gateway, s.IpRange)).ToList()),
         n.Internal,
         endpoints.ToDictionary(x => x.Sandbox.Id, x => new NetworkEndpointView(x.Sandbox.Name, x.Endpoint.Id, x.Endpoint.Mac,
-            $"{x.Endpoint.Ip}/{x.Endpoint.PrefixLength}", "")),
+            x.Endpoint.Ip == "" ? "" : $"{x.Endpoint.Ip}/{x.Endpoint.PrefixLength}", "")),
         n.Bridge is null ? n.Options : new Dictionary<string, string>(n.Options) { ["bridge.name"] = n.Bridge, ["mtu"] = n.Mtu.ToString() });
 }

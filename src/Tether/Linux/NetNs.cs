@@ -52,6 +52,68 @@ public static unsafe class NetNs
     }
 
     /// <summary>
+    /// Bind-mounts the calling thread's own network namespace (/proc/thread-self/ns/net) at <paramref name="path"/>, so the
+    /// namespace Tether runs in can be named like a sandbox (docker's <c>--network host</c>). Nothing in the namespace
+    /// changes; <see cref="Delete"/> on the path only unmounts it. Throws <see cref="IOException"/> naming the path if it
+    /// already exists; on failure the file is removed again.
+    /// </summary>
+    public static void BindCurrent(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0x124 /* 0444 */);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.EEXIST) throw new IOException($"bind network namespace at \"{path}\": the path already exists", errno);
+            throw Libc.IoError($"bind network namespace at \"{path}\"", errno);
+        }
+        Libc.close(fd);
+        if (Libc.mount("/proc/thread-self/ns/net", path, "none", Libc.MS_BIND, 0) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            Libc.unlink(path);
+            throw Libc.IoError($"bind network namespace at \"{path}\"", errno);
+        }
+    }
+
+    /// <summary>
+    /// A process and all its descendants that are alive now (parents from /proc/PID/stat), sorted; empty when
+    /// <paramref name="pid"/> is gone. One scan of /proc.
+    /// </summary>
+    public static IReadOnlyList<int> ProcessTree(int pid)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int p)) continue;
+            string stat;
+            try { stat = File.ReadAllText($"/proc/{p}/stat"); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so read after the last ')'.
+            var rest = stat.AsSpan(stat.LastIndexOf(')') + 2);
+            var fields = rest.ToString().Split(' ', 3);
+            if (fields.Length >= 2 && int.TryParse(fields[1], out int ppid))
+            {
+                if (!children.TryGetValue(ppid, out var list)) children[ppid] = list = [];
+                list.Add(p);
+            }
+        }
+        if (!Directory.Exists($"/proc/{pid}")) return [];
+        var result = new List<int>();
+        var todo = new Stack<int>([pid]);
+        while (todo.TryPop(out var p))
+        {
+            result.Add(p);
+            foreach (var c in children.GetValueOrDefault(p) ?? []) todo.Push(c);
+        }
+        result.Sort();
+        return result;
+    }
+
+    /// <summary>
     /// Removes the namespace at <paramref name="path"/> (<c>ip netns del</c>): umount2(MNT_DETACH) and unlink. The namespace
     /// itself lives on while a process or socket still uses it. A missing path, or a file that is not a mount, is success.
     /// </summary>

@@ -85,6 +85,10 @@ internal static class IflaKind
     public const ushort IFLA_MACVLAN_MODE = 1;
     // enum IFLA_IPVLAN_*, enum ipvlan_mode
     public const ushort IFLA_IPVLAN_MODE = 1, IFLA_IPVLAN_FLAGS = 2;
+    // IPVLAN_F_* (value of IFLA_IPVLAN_FLAGS; 0 is bridge)
+    public const ushort IPVLAN_F_PRIVATE = 0x01, IPVLAN_F_VEPA = 0x02;
+    // enum IFLA_VLAN_* (802.1Q sub-interfaces, link kind "vlan")
+    public const ushort IFLA_VLAN_ID = 1;
     // enum IFLA_VXLAN_*
     public const ushort IFLA_VXLAN_ID = 1, IFLA_VXLAN_GROUP = 2, IFLA_VXLAN_LINK = 3, IFLA_VXLAN_LOCAL = 4, IFLA_VXLAN_TTL = 5,
         IFLA_VXLAN_TOS = 6, IFLA_VXLAN_LEARNING = 7, IFLA_VXLAN_PORT = 15, IFLA_VXLAN_GROUP6 = 16, IFLA_VXLAN_LOCAL6 = 17;

@@ -6,9 +6,13 @@ namespace Tether.Linux;
 /// <summary>
 /// A network interface as <c>ip -d link show</c> reports it: kernel index, name, kind (IFLA_INFO_KIND such as "bridge" or
 /// "veth"; null for physical devices and loopback), MTU in bytes, MAC (null when the device has none), index of its master
-/// (bridge) or 0, and whether the administrative IFF_UP flag is set.
+/// (bridge) or 0, and whether the administrative IFF_UP flag is set. <paramref name="ParentIndex"/> is IFLA_LINK (the lower
+/// device of a macvlan, ipvlan or vlan, the peer of a veth; 0 when none) and <paramref name="VlanId"/> the 802.1Q VLAN id of a
+/// link of kind "vlan" (IFLA_VLAN_ID), else null; <paramref name="Alias"/> is the link's IFLA_IFALIAS (<c>ip link set X alias
+/// TEXT</c>), null when it has none.
 /// </summary>
-public sealed record Link(int Index, string Name, string? Kind, int Mtu, PhysicalAddress? Mac, int MasterIndex, bool IsUp);
+public sealed record Link(int Index, string Name, string? Kind, int Mtu, PhysicalAddress? Mac, int MasterIndex, bool IsUp,
+    int ParentIndex = 0, int? VlanId = null, string? Alias = null);
 
 /// <summary>An IPv4 or IPv6 address on a link (<c>ip addr</c>): link index, address, prefix length in bits.</summary>
 public sealed record Address(int LinkIndex, IPAddress Ip, int PrefixLength);
@@ -26,6 +30,9 @@ public enum MacvlanMode { Private = 1, Vepa = 2, Bridge = 4, Passthru = 8, Sourc
 
 /// <summary>ipvlan modes (enum ipvlan_mode, linux/if_link.h), as <c>ip link add ... type ipvlan mode l2|l3|l3s</c>.</summary>
 public enum IpvlanMode { L2 = 0, L3 = 1, L3S = 2 }
+
+/// <summary>ipvlan flags (IPVLAN_F_*, linux/if_link.h), as <c>ip link add ... type ipvlan mode M bridge|private|vepa</c>.</summary>
+public enum IpvlanFlag { Bridge = 0, Private = 0x01, Vepa = 0x02 }
 
 /// <summary>
 /// Settings of a VXLAN link (<c>ip link add NAME type vxlan id VNI dstport PORT [local IP] [dev PARENT] [nolearning]</c>):

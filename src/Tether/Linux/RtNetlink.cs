@@ -105,6 +105,68 @@ public sealed class RtNetlink : IDisposable
     }
 
     /// <summary>
+    /// Creates a macvlan on top of <paramref name="parentIndex"/> (a link of this handle's namespace) directly inside the namespace
+    /// of <paramref name="netns"/> (<c>ip link add NAME link PARENT netns NS type macvlan mode MODE</c>, IFLA_NET_NS_FD), down,
+    /// with a random MAC. The name only has to be free in that namespace. Read it back through a handle opened there.
+    /// </summary>
+    public void CreateMacvlan(string name, int parentIndex, MacvlanMode mode, SafeHandle netns)
+    {
+        InterfaceName.Validate(name);
+        WithFd(netns, fd => socket.Execute(Requests.CreateMacvlan(name, parentIndex, mode, fd), $"create macvlan \"{name}\" on link {parentIndex}"));
+    }
+
+    /// <summary>
+    /// Creates an ipvlan on top of <paramref name="parentIndex"/> directly inside the namespace of <paramref name="netns"/>
+    /// (<c>ip link add NAME link PARENT netns NS type ipvlan mode MODE FLAG</c>), down. A kernel without the ipvlan driver
+    /// answers EOPNOTSUPP (<see cref="NetlinkException.Errno"/> 95), which <c>ip</c> prints as "Unknown device type".
+    /// </summary>
+    public void CreateIpvlan(string name, int parentIndex, IpvlanMode mode, IpvlanFlag flag, SafeHandle netns)
+    {
+        InterfaceName.Validate(name);
+        WithFd(netns, fd => socket.Execute(Requests.CreateIpvlan(name, parentIndex, mode, flag, fd), $"create ipvlan \"{name}\" on link {parentIndex}"));
+    }
+
+    /// <summary>
+    /// Creates an 802.1Q sub-interface of <paramref name="parentIndex"/> (<c>ip link add link PARENT name NAME type vlan id ID</c>),
+    /// down. <paramref name="vlanId"/> is 1..4094 (IEEE 802.1Q: 0 and 4095 are reserved). A kernel without 8021q answers EOPNOTSUPP.
+    /// </summary>
+    public Link CreateVlan(string name, int parentIndex, int vlanId)
+    {
+        InterfaceName.Validate(name);
+        if (vlanId is < 1 or > 4094) throw new ArgumentOutOfRangeException(nameof(vlanId), vlanId, "VLAN id must be 1..4094");
+        socket.Execute(Requests.CreateVlan(name, parentIndex, vlanId), $"create vlan \"{name}\" (id {vlanId}) on link {parentIndex}");
+        return ReadBack(name, "vlan");
+    }
+
+    /// <summary>
+    /// Sends a request to create a link of kind <paramref name="kind"/> with no other attributes and returns the errno of the
+    /// kernel's answer (0 when it made the link). EOPNOTSUPP (95) means the kernel has no driver for that kind; any other
+    /// answer (e.g. EINVAL for a kind that needs a parent) means it has one. Use only in a throwaway namespace: kinds that
+    /// need nothing more (bridge, veth) are really created.
+    /// </summary>
+    public int TryCreateLinkKind(string kind)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(kind);
+        try { socket.Execute(Requests.CreateKind(kind), $"create link of kind {kind}"); return 0; }
+        catch (NetlinkException e) { return e.Errno; }
+    }
+
+    static void WithFd(SafeHandle handle, Action<int> action)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            action((int)handle.DangerousGetHandle());
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>
     /// Creates a VXLAN link (<c>ip link add NAME mtu MTU type vxlan id VNI [local IP] [dev PARENT] dstport PORT [nolearning]</c>), down.
     /// </summary>
     public Link CreateVxlan(string name, int mtu, VxlanOptions options)
@@ -159,6 +221,14 @@ public sealed class RtNetlink : IDisposable
     {
         ArgumentNullException.ThrowIfNull(mac);
         socket.Execute(Requests.SetMac(index, mac), $"set address of link {index} to {Format(mac)}");
+    }
+
+    /// <summary>Sets the link's alias, a free-text note (<c>ip link set dev X alias TEXT</c>, IFLA_IFALIAS, at most 255 bytes).</summary>
+    public void SetAlias(int index, string alias)
+    {
+        ArgumentNullException.ThrowIfNull(alias);
+        if (System.Text.Encoding.UTF8.GetByteCount(alias) > 255) throw new ArgumentException("a link alias is at most 255 bytes (IFALIASZ - 1)", nameof(alias));
+        socket.Execute(Requests.SetAlias(index, alias), $"set alias of link {index}");
     }
 
     /// <summary>Renames a link, which must be down (<c>ip link set dev X name NEW</c>).</summary>
@@ -351,7 +421,9 @@ public sealed class RtNetlink : IDisposable
         var ifi = IfInfoMsg.Read(payload);
         string name = "";
         string? kind = null;
-        int mtu = 0, master = 0;
+        int mtu = 0, master = 0, parent = 0;
+        int? vlanId = null;
+        string? alias = null;
         PhysicalAddress? mac = null;
         foreach (var a in new AttributeReader(payload[IfInfoMsg.Size..]))
         {
@@ -360,14 +432,21 @@ public sealed class RtNetlink : IDisposable
                 case Ifla.IFLA_IFNAME: name = a.AsString(); break;
                 case Ifla.IFLA_MTU: mtu = a.AsI32(); break;
                 case Ifla.IFLA_MASTER: master = a.AsI32(); break;
+                case Ifla.IFLA_LINK: parent = a.AsI32(); break;
+                case Ifla.IFLA_IFALIAS: alias = a.AsString(); break;
                 case Ifla.IFLA_ADDRESS: if (a.Payload.Length > 0) mac = new PhysicalAddress(a.Payload.ToArray()); break;
                 case Ifla.IFLA_LINKINFO:
                     foreach (var i in a.Nested())
+                    {
                         if (i.Type == Ifla.IFLA_INFO_KIND) kind = i.AsString();
+                        else if (i.Type == Ifla.IFLA_INFO_DATA && kind == "vlan")
+                            foreach (var d in i.Nested())
+                                if (d.Type == IflaKind.IFLA_VLAN_ID) vlanId = d.AsU16();
+                    }
                     break;
             }
         }
-        link = new Link(ifi.Index, name, kind, mtu, mac, master, (ifi.Flags & Iff.IFF_UP) != 0);
+        link = new Link(ifi.Index, name, kind, mtu, mac, master, (ifi.Flags & Iff.IFF_UP) != 0, parent, vlanId, alias);
         return true;
     }
 
@@ -517,6 +596,38 @@ internal static class Requests
                 RtAttr.U16(IflaKind.IFLA_IPVLAN_MODE, (ushort)mode),
                 RtAttr.U16(IflaKind.IFLA_IPVLAN_FLAGS, 0))));
 
+    /// <summary>ip link add NAME link PARENT netns FD type macvlan mode MODE.</summary>
+    public static NetlinkMessage CreateMacvlan(string name, int parentIndex, MacvlanMode mode, int nsFd) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.I32(Ifla.IFLA_LINK, parentIndex),
+        RtAttr.String(Ifla.IFLA_IFNAME, name),
+        RtAttr.I32(Ifla.IFLA_NET_NS_FD, nsFd),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO,
+            RtAttr.Text(Ifla.IFLA_INFO_KIND, "macvlan"),
+            RtAttr.Nest(Ifla.IFLA_INFO_DATA, RtAttr.U32(IflaKind.IFLA_MACVLAN_MODE, (uint)mode))));
+
+    /// <summary>ip link add NAME link PARENT netns FD type ipvlan mode MODE bridge|private|vepa.</summary>
+    public static NetlinkMessage CreateIpvlan(string name, int parentIndex, IpvlanMode mode, IpvlanFlag flag, int nsFd) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.I32(Ifla.IFLA_LINK, parentIndex),
+        RtAttr.String(Ifla.IFLA_IFNAME, name),
+        RtAttr.I32(Ifla.IFLA_NET_NS_FD, nsFd),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO,
+            RtAttr.Text(Ifla.IFLA_INFO_KIND, "ipvlan"),
+            RtAttr.Nest(Ifla.IFLA_INFO_DATA,
+                RtAttr.U16(IflaKind.IFLA_IPVLAN_MODE, (ushort)mode),
+                RtAttr.U16(IflaKind.IFLA_IPVLAN_FLAGS, (ushort)flag))));
+
+    /// <summary>ip link add link PARENT name NAME type vlan id ID.</summary>
+    public static NetlinkMessage CreateVlan(string name, int parentIndex, int vlanId) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.I32(Ifla.IFLA_LINK, parentIndex),
+        RtAttr.String(Ifla.IFLA_IFNAME, name),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO,
+            RtAttr.Text(Ifla.IFLA_INFO_KIND, "vlan"),
+            RtAttr.Nest(Ifla.IFLA_INFO_DATA, RtAttr.U16(IflaKind.IFLA_VLAN_ID, (ushort)vlanId))));
+
+    /// <summary>ip link add type KIND (no name, no parent): the kernel picks a name, or refuses; used to probe for a link kind.</summary>
+    public static NetlinkMessage CreateKind(string kind) => new(Rtnl.RTM_NEWLINK, Create, Ifi(),
+        RtAttr.Nest(Ifla.IFLA_LINKINFO, RtAttr.Text(Ifla.IFLA_INFO_KIND, kind)));
+
     /// <summary>ip link add NAME mtu MTU type vxlan id VNI [local IP] [dev PARENT] dstport PORT [no]learning.</summary>
     public static NetlinkMessage CreateVxlan(string name, int mtu, VxlanOptions o)
     {
@@ -587,6 +698,10 @@ internal static class Requests
     /// <summary>ip link set dev X address MAC.</summary>
     public static NetlinkMessage SetMac(int index, PhysicalAddress mac) =>
         new(Rtnl.RTM_NEWLINK, Change, Ifi(index), RtAttr.Bytes(Ifla.IFLA_ADDRESS, mac.GetAddressBytes()));
+
+    /// <summary>ip link set dev X alias TEXT.</summary>
+    public static NetlinkMessage SetAlias(int index, string alias) =>
+        new(Rtnl.RTM_NEWLINK, Change, Ifi(index), RtAttr.String(Ifla.IFLA_IFALIAS, alias));
 
     /// <summary>ip link set dev X name NEW.</summary>
     public static NetlinkMessage SetName(int index, string name) =>

@@ -17,7 +17,9 @@ public sealed record NetworkRecord(
 
 /// <summary>A sandbox: a network namespace bind-mounted at <paramref name="NsPath"/>.</summary>
 /// <param name="Pid">PID of the process <c>tether run</c> started in it, if any.</param>
-public sealed record SandboxRecord(string Id, string Name, string NsPath, DateTime Created, int? Pid);
+/// <param name="NetworkMode">Name of the predefined network whose driver owns the whole sandbox ("host": the namespace
+/// Tether runs in; "none": only loopback), or null for a sandbox with its own namespace and endpoints.</param>
+public sealed record SandboxRecord(string Id, string Name, string NsPath, DateTime Created, int? Pid, string? NetworkMode = null);
 
 /// <summary>One attachment of a sandbox to a network. The address is the endpoint's lease in that network.</summary>
 /// <param name="IfName">Interface name inside the sandbox (eth0, eth1, ... in connect order).</param>

@@ -11,7 +11,7 @@ namespace Tether.State;
 /// </summary>
 public sealed class SqliteStore : IDisposable
 {
-    const int SchemaVersion = 1;
+    const int SchemaVersion = 2;
     readonly SqliteConnection db;
 
     static SqliteStore()
@@ -57,7 +57,7 @@ public sealed class SqliteStore : IDisposable
               network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, subnet TEXT NOT NULL, gateway TEXT NOT NULL,
               ip_range TEXT, last_allocated TEXT, PRIMARY KEY(network_id, subnet));
             CREATE TABLE IF NOT EXISTS sandboxes(
-              id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, ns_path TEXT NOT NULL, created TEXT NOT NULL, pid INTEGER);
+              id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, ns_path TEXT NOT NULL, created TEXT NOT NULL, pid INTEGER, network_mode TEXT);
             CREATE TABLE IF NOT EXISTS endpoints(
               id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
               sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
@@ -69,6 +69,9 @@ public sealed class SqliteStore : IDisposable
               endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE, host_ip TEXT NOT NULL, protocol TEXT NOT NULL,
               host_port INTEGER NOT NULL, container_port INTEGER NOT NULL, UNIQUE(host_ip, protocol, host_port));
             """);
+        // Version 1 -> 2: sandboxes owned by the host or null driver.
+        if (Scalar<long>("SELECT count(*) FROM pragma_table_info('sandboxes') WHERE name='network_mode'") == 0)
+            Exec("ALTER TABLE sandboxes ADD COLUMN network_mode TEXT");
         Exec($"PRAGMA user_version={SchemaVersion}");
         tx.Commit();
     }
@@ -129,16 +132,20 @@ public sealed class SqliteStore : IDisposable
 
     // ---- sandboxes ----
 
-    public IReadOnlyList<SandboxRecord> Sandboxes() => LoadSandboxes("SELECT id, name, ns_path, created, pid FROM sandboxes ORDER BY created, name");
+    public IReadOnlyList<SandboxRecord> Sandboxes() => LoadSandboxes("SELECT id, name, ns_path, created, pid, network_mode FROM sandboxes ORDER BY created, name");
 
     /// <summary>Finds a sandbox by exact name, exact id, or unique id prefix.</summary>
     public SandboxRecord? FindSandbox(string nameOrId) =>
-        LoadSandboxes("SELECT id, name, ns_path, created, pid FROM sandboxes WHERE name=$k OR id=$k", ("$k", nameOrId)).FirstOrDefault()
-        ?? Unique(LoadSandboxes("SELECT id, name, ns_path, created, pid FROM sandboxes WHERE length($k) >= 3 AND substr(id, 1, length($k)) = $k", ("$k", nameOrId)));
+        LoadSandboxes("SELECT id, name, ns_path, created, pid, network_mode FROM sandboxes WHERE name=$k OR id=$k", ("$k", nameOrId)).FirstOrDefault()
+        ?? Unique(LoadSandboxes("SELECT id, name, ns_path, created, pid, network_mode FROM sandboxes WHERE length($k) >= 3 AND substr(id, 1, length($k)) = $k", ("$k", nameOrId)));
 
     public void InsertSandbox(SandboxRecord s) =>
-        Exec("INSERT INTO sandboxes(id, name, ns_path, created, pid) VALUES($id,$name,$ns,$c,$pid)",
-            ("$id", s.Id), ("$name", s.Name), ("$ns", s.NsPath), ("$c", s.Created.ToString("O", CultureInfo.InvariantCulture)), ("$pid", s.Pid));
+        Exec("INSERT INTO sandboxes(id, name, ns_path, created, pid, network_mode) VALUES($id,$name,$ns,$c,$pid,$mode)",
+            ("$id", s.Id), ("$name", s.Name), ("$ns", s.NsPath), ("$c", s.Created.ToString("O", CultureInfo.InvariantCulture)), ("$pid", s.Pid),
+            ("$mode", s.NetworkMode));
+
+    /// <summary>Sets or clears (null) the predefined network that owns the whole sandbox.</summary>
+    public void SetSandboxNetworkMode(string id, string? mode) => Exec("UPDATE sandboxes SET network_mode=$m WHERE id=$id", ("$m", mode), ("$id", id));
 
     public void SetSandboxPid(string id, int? pid) => Exec("UPDATE sandboxes SET pid=$p WHERE id=$id", ("$p", pid), ("$id", id));
 
@@ -146,7 +153,8 @@ public sealed class SqliteStore : IDisposable
 
     IReadOnlyList<SandboxRecord> LoadSandboxes(string sql, params (string, object?)[] args) =>
         Query(sql, r => new SandboxRecord(r.GetString(0), r.GetString(1), r.GetString(2),
-            DateTime.Parse(r.GetString(3), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), r.IsDBNull(4) ? null : r.GetInt32(4)), args);
+            DateTime.Parse(r.GetString(3), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), r.IsDBNull(4) ? null : r.GetInt32(4),
+            r.IsDBNull(5) ? null : r.GetString(5)), args);
 
     // ---- endpoints ----
 

@@ -21,6 +21,9 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
     static readonly string[] MtuKeys = ["mtu", "com.docker.network.driver.mtu"];
 
     public string Name => "bridge";
+    public DriverCapabilities Capabilities => DriverCapabilities.Ipam | DriverCapabilities.PortBindings | DriverCapabilities.GatewayOnHost
+                                              | DriverCapabilities.UserNetworks | DriverCapabilities.Internal;
+    public IReadOnlyList<KernelFeature> KernelFeatures { get; } = [KernelFeature.Bridge, KernelFeature.Veth, KernelFeature.NfTables];
 
     public NetworkRecord Prepare(NetworkRecord network, IReadOnlyList<NetworkRecord> existing)
     {
@@ -58,20 +61,27 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         Sysctl.Write("net.ipv4.ip_forward", "1");
         // Lets host-originated connections to 127.0.0.1:PORT be DNATed out through the bridge.
         Sysctl.Write($"net.ipv4.conf.{bridge.Name}.route_localnet", "1");
-        var fw = FirewallNetworks(network);
+        var fw = FirewallNetworksOf(network);
         host.Firewall.Apply(new FirewallChange(fw, [], [], []));
         undo.Add($"firewall sets of {bridge.Name}", () => host.Firewall.Apply(new FirewallChange([], fw, [], [])));
     }
 
-    public void DeleteNetwork(NetworkRecord network)
+    public void DeleteNetwork(NetworkRecord network, IReadOnlyList<NetworkRecord> remaining)
     {
         var errors = new List<string>();
-        Try(errors, () => host.Firewall.Apply(new FirewallChange([], FirewallNetworks(network), [], [])));
+        Try(errors, () => host.Firewall.Apply(new FirewallChange([], FirewallNetworksOf(network), [], [])));
         Try(errors, () => host.Netlink.DeleteLink(network.Bridge!));
         if (errors.Count > 0) throw new TetherException($"removing network {network.Name}: {string.Join("; ", errors)}");
     }
 
-    public string CreateEndpoint(NetworkRecord network, EndpointSpec ep, UndoLog undo)
+    public IReadOnlyList<string> Repair(NetworkRecord network, UndoLog undo)
+    {
+        if (host.Netlink.FindLink(network.Bridge!) is not null) return [];
+        CreateNetwork(network, undo);
+        return [$"recreated bridge {network.Bridge} of network {network.Name}"];
+    }
+
+    public EndpointLinks CreateEndpoint(NetworkRecord network, EndpointSpec ep, UndoLog undo)
     {
         var nl = host.Netlink;
         var bridge = nl.FindLink(network.Bridge!) ?? throw new TetherException($"bridge {network.Bridge} of network {network.Name} is missing; run tether reconcile");
@@ -83,39 +93,37 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
             nl.SetHairpin(veth.Index, true);
             nl.SetUp(veth.Index);
         }
-        string mac;
-        {
-            var inside = host.Sandbox(ep.Sandbox.NsPath);
-            var link = inside.FindLink(ep.IfName) ?? throw new TetherException($"interface {ep.IfName} did not appear in sandbox {ep.Sandbox.Name}");
-            inside.AddAddress(link.Index, ep.Address, ep.PrefixLength);
-            inside.SetUp(link.Index);
-            mac = link.Mac?.ToString() is { Length: 12 } hex ? string.Join(':', Enumerable.Range(0, 6).Select(i => hex.Substring(i * 2, 2))).ToLowerInvariant() : "";
-        }
+        var mac = SandboxSide.Configure(host, ep);
         if (ep.Ports.Count > 0)
         {
-            var ports = Mappings(network, ep.Address, ep.Ports);
+            var ports = MappingsOf(network, ep.Address, ep.Ports);
             host.Firewall.ApplyElements(new FirewallChange([], [], ports, []));
             undo.Add($"published ports of {ep.Sandbox.Name}", () => host.Firewall.ApplyElements(new FirewallChange([], [], [], ports)));
         }
-        return mac;
+        return new EndpointLinks(mac, ep.HostIfName);
     }
 
-    public void DeleteEndpoint(NetworkRecord network, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
+    public void DeleteEndpoint(NetworkRecord network, SandboxRecord sandbox, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
     {
         var errors = new List<string>();
         if (ports.Count > 0)
-            Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], Mappings(network, IPAddress.Parse(endpoint.Ip), ports))));
+            Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], MappingsOf(network, IPAddress.Parse(endpoint.Ip), ports))));
         // The host end dies with its peer when the sandbox's namespace goes.
         if (endpoint.HostIfName is not null && !namespaceGoing) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
         if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
     }
 
+    public IReadOnlyList<FirewallNetwork> FirewallNetworks(NetworkRecord network) => FirewallNetworksOf(network);
+
+    public IReadOnlyList<PortMapping> Mappings(NetworkRecord network, IPAddress address, IEnumerable<PortBindingRecord> ports) =>
+        MappingsOf(network, address, ports);
+
     /// <summary>The firewall's view of a network: its bridge and each subnet.</summary>
-    public static IReadOnlyList<FirewallNetwork> FirewallNetworks(NetworkRecord n) =>
+    public static IReadOnlyList<FirewallNetwork> FirewallNetworksOf(NetworkRecord n) =>
         n.Subnets.Select(s => new FirewallNetwork(n.Bridge!, IPNetwork.Parse(s.Subnet), n.Internal)).ToList();
 
     /// <summary>The firewall's view of an endpoint's port bindings.</summary>
-    public static IReadOnlyList<PortMapping> Mappings(NetworkRecord n, IPAddress address, IEnumerable<PortBindingRecord> ports) =>
+    public static IReadOnlyList<PortMapping> MappingsOf(NetworkRecord n, IPAddress address, IEnumerable<PortBindingRecord> ports) =>
         ports.Select(p => new PortMapping(p.HostIp == "" ? null : IPAddress.Parse(p.HostIp),
             p.Protocol == "udp" ? Protocol.Udp : Protocol.Tcp, p.HostPort, address, p.ContainerPort, n.Bridge!)).ToList();
 
