@@ -2,7 +2,8 @@
 # Installs what a fresh Debian 12 machine lacks to build, test, demo and benchmark Tether (idempotent; root).
 set -euo pipefail
 pkgs=(nftables libnftables1 iproute2 util-linux busybox-static iputils-ping libsqlite3-0 clang lld zlib1g-dev
-      procps jq curl socat containernetworking-plugins netavark)
+      procps jq curl socat containernetworking-plugins netavark
+      qemu-system-x86 cpio xz-utils zstd)  # tests/kernel: Debian's kernel under qemu, cpio initramfs, .ko.xz/.ko.zst
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

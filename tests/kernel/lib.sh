@@ -8,8 +8,10 @@ LAB=lab
 STATE="$PWD/state"
 RUNDIR="$PWD/run"
 
-ok() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; exit 1; }
+T0="$(cut -d' ' -f1 /proc/uptime)"
+elapsed() { awk -v t0="$T0" '{ printf "%.1f", $1 - t0 }' /proc/uptime; }
+ok() { echo "ok - $* [$(elapsed) s]"; }
+fail() { echo "not ok - $* [$(elapsed) s]"; exit 1; }
 
 # check DESC CMD...: CMD must succeed; its output is shown when it does not.
 check() {
@@ -63,3 +65,9 @@ inns() { local n="$1"; shift; nsenter --net="/run/netns/$n" "$@"; }
 
 # sb SANDBOX CMD...: a command inside a tether sandbox.
 sb() { local s="$1"; shift; t exec "$s" -- "$@"; }
+
+# addr_of SANDBOX [IF]: the sandbox's IPv4 address on IF (default eth0), without prefix length.
+addr_of() { sb "$1" ip -o -4 addr show "${2:-eth0}" | awk '{ split($4, a, "/"); print a[1] }'; }
+
+# rx_packets NS LINK: packets received on LINK in namespace NS (sysfs in the guest shows the initial namespace only).
+rx_packets() { ip -n "$1" -j -s link show "$2" | sed -n 's/.*"rx":{"bytes":[0-9]*,"packets":\([0-9]*\).*/\1/p'; }

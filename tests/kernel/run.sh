@@ -194,7 +194,7 @@ console="$cache/last-console.log"
 log "booting $(basename "$vmlinuz") with ${#scripts[@]} script(s): ${!seen[*]}"
 start=$(date +%s)
 set +e
-timeout -k 5 "$total_timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$mem" \
+timeout -k 5 "$total_timeout" qemu-system-x86_64 -accel tcg -cpu "${KERNEL_TEST_CPU:-max}" -smp 1 -m "$mem" \
   -nographic -no-reboot -nic none -vga none \
   -kernel "$vmlinuz" -initrd "$run/initramfs.cpio" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check" \
