@@ -8,8 +8,8 @@
 # with `dpkg -x` there (never installed); the guest has no network device (-nic none); the initramfs is a cpio archive.
 #
 # Environment: KERNEL_TEST_TIMEOUT (whole run, s; default 600), KERNEL_TEST_SCRIPT_TIMEOUT (each script, s; default 240),
-# KERNEL_TEST_MEM (MiB; default 512), KERNEL_TEST_MODULES (extra modules to load). A guest script may name further
-# modules it needs on a line "# modules: a b c".
+# KERNEL_TEST_MEM (MiB; default 512), KERNEL_TEST_CPU (qemu -cpu; default max), KERNEL_TEST_MODULES (extra modules to
+# load). A guest script may name further modules it needs on a line "# modules: a b c".
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -63,10 +63,10 @@ fi
 unpacked="$cache/unpacked/$(basename "$deb" .deb)"
 if [ ! -f "$unpacked/.done" ]; then
   log "unpacking $(basename "$deb")"
-  rm -rf "$unpacked.tmp" "$unpacked"
-  dpkg -x "$deb" "$unpacked.tmp"
-  touch "$unpacked.tmp/.done"
-  mv "$unpacked.tmp" "$unpacked"
+  rm -rf "$unpacked.tmp.$$"
+  dpkg -x "$deb" "$unpacked.tmp.$$"
+  touch "$unpacked.tmp.$$/.done"
+  mv -T "$unpacked.tmp.$$" "$unpacked" 2>/dev/null || rm -rf "$unpacked.tmp.$$"  # a concurrent run may have won
 fi
 vmlinuz="$(ls "$unpacked"/boot/vmlinuz-* | head -n1)"
 moddir="$(ls -d "$unpacked"/lib/modules/*/ | head -n1)"
@@ -80,7 +80,7 @@ if [ ! -x "$tether" ]; then log "building $tether"; "$root/build.sh" >&2; fi
 run="$(mktemp -d "$cache/runs/run.XXXXXX")"
 trap 'rm -rf "$run"' EXIT
 stage="$run/base"
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/local/bin,lib/modules,lib64,dev,proc,sys,run,tmp,etc,kernel}
+mkdir -p "$stage"/{bin,usr/local/bin,lib/modules,dev,proc,sys,run,tmp,etc,kernel}
 
 copy_lib() { # copies a shared object to the path the host's loader finds it at (and that path's target)
   local p="$1"
@@ -106,9 +106,10 @@ so_path() { # where the host's loader finds a soname (Tether dlopens these, so l
 [ -x /bin/busybox ] || die "missing /bin/busybox (install busybox-static)"
 cp -L /bin/busybox "$stage/bin/busybox"
 ldd "$stage/bin/busybox" >/dev/null 2>&1 && die "/bin/busybox is not static (install busybox-static)"
-for b in "$(command -v ip)" "$(command -v nft)" "$tether"; do
-  cp -L "$b" "$stage/usr/local/bin/$(basename "$b")"
-  copy_elf "$b"
+for b in ip nft tether; do
+  if [ "$b" = tether ]; then f="$tether"; else f="$(command -v "$b")" || die "missing $b (run scripts/deps.sh)"; fi
+  cp -L "$f" "$stage/usr/local/bin/$b"
+  copy_elf "$f"
 done
 for so in libnftables.so.1 libsqlite3.so.0; do  # Firewall/LibNftables.cs, State/SqliteStore.cs
   p="$(so_path "$so")"; copy_lib "$p"; copy_elf "$p"
@@ -150,8 +151,8 @@ if [ ! -f "$modset/load-order" ]; then
       die "kernel module $n is neither in $(basename "$deb") nor built in"
     fi
     loaded[$n]=pending
-    ko_text "${kofile[$n]}" > "$modset.tmp/$n.ko"
-    info="$(tr '\0' '\n' < "$modset.tmp/$n.ko" | grep -a -E '^(depends|softdep)=' || true)"
+    ko_text "${kofile[$n]}" > "$modset.tmp.$$/$n.ko"
+    info="$(tr '\0' '\n' < "$modset.tmp.$$/$n.ko" | grep -a -E '^(depends|softdep)=' || true)"
     deps="$(sed -n 's/^depends=//p' <<<"$info" | head -n1)"
     for d in ${deps//,/ }; do add_module "$d"; done
     # "softdep=pre: crc32c" (libcrc32c): modules the kernel's modprobe would load first; the name may be an alias.
@@ -160,10 +161,10 @@ if [ ! -f "$modset/load-order" ]; then
     loaded[$n]=yes
     order+=("$n")
   }
-  rm -rf "$modset.tmp"; mkdir -p "$modset.tmp"
+  rm -rf "$modset.tmp.$$"; mkdir -p "$modset.tmp.$$"
   for m in "${wanted[@]}"; do add_module "$m"; done
-  printf '%s\n' "${order[@]}" > "$modset.tmp/load-order"
-  rm -rf "$modset"; mv "$modset.tmp" "$modset"
+  printf '%s\n' "${order[@]}" > "$modset.tmp.$$/load-order"
+  mv -T "$modset.tmp.$$" "$modset" 2>/dev/null || rm -rf "$modset.tmp.$$"
 fi
 cp "$modset"/* "$stage/lib/modules/"
 
@@ -174,6 +175,8 @@ if [ ! -f "$base" ]; then
   log "building initramfs $(basename "$base")"
   (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$base.tmp.$$"
   mv "$base.tmp.$$" "$base"
+  # keep the four newest archives (each tether build makes a new one)
+  ls -t "$cache"/initramfs/base-*.cpio | tail -n +5 | xargs -r rm -f
 fi
 rm -rf "$stage"
 
@@ -190,7 +193,7 @@ echo "$script_timeout" > "$tests/kernel/script-timeout"
 cat "$base" "$run/tests.cpio" > "$run/initramfs.cpio"
 
 # 6. Boot. The console is the serial port on stdio; the guest powers off when the last script is done.
-console="$cache/last-console.log"
+console="$run/console.log"
 log "booting $(basename "$vmlinuz") with ${#scripts[@]} script(s): ${!seen[*]}"
 start=$(date +%s)
 set +e
@@ -201,7 +204,8 @@ timeout -k 5 "$total_timeout" qemu-system-x86_64 -accel tcg -cpu "${KERNEL_TEST_
   < /dev/null 2>&1 | sed -u 's/\r$//; s/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$console"
 qemu_status=${PIPESTATUS[0]}
 set -e
-log "qemu exited with status $qemu_status after $(( $(date +%s) - start )) s (console: $console)"
+cp "$console" "$cache/last-console.log"
+log "qemu exited with status $qemu_status after $(( $(date +%s) - start )) s (console: $cache/last-console.log)"
 
 # 7. The verdict is the guest's markers, not qemu's exit status.
 status=0
