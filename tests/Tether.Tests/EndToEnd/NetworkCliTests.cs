@@ -78,7 +78,9 @@ public class NetworkCliTests
         lab.TetherOk("network", "create", "gone");
         lab.TetherOk("create", "--name", "s", "--network", "keep");
         var ls = lab.TetherJson("network", "ls").AsArray();
-        Assert.Equal(["keep", "gone"], ls.Select(n => (string)n!["Name"]!).ToArray());
+        // The predefined networks come first, as in docker.
+        Assert.Equal(["host", "none", "keep", "gone"], ls.Select(n => (string)n!["Name"]!).ToArray());
+        Assert.Equal(["host", "null"], ls.Take(2).Select(n => (string)n!["Driver"]!).ToArray());
         Assert.Contains("NETWORK ID", lab.TetherOk("network", "ls"));
 
         var busy = lab.Tether("network", "rm", "keep");
@@ -88,11 +90,13 @@ public class NetworkCliTests
         var pruned = lab.TetherOk("network", "prune", "-f");
         Assert.Contains("gone", pruned);
         Assert.DoesNotContain("keep", pruned);
+        Assert.DoesNotContain("host", pruned);
+        Assert.DoesNotContain("none", pruned);
         Assert.Single(lab.TryExec("ip", "-o", "link", "show", "type", "bridge").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
         lab.TetherOk("rm", "s");
         Assert.Equal("keep\n", lab.TetherOk("network", "rm", "keep"));
-        Assert.Equal("[]", lab.TetherOk("network", "ls", "--format", "json").Trim());
+        Assert.Equal(["host", "none"], lab.TetherJson("network", "ls").AsArray().Select(n => (string)n!["Name"]!).ToArray());
         Assert.Equal("", lab.Exec("ip", "-o", "link", "show", "type", "bridge"));
         Assert.Equal(0, lab.Tether("network", "rm", "-f", "keep").ExitCode);     // already gone: -f succeeds
         Assert.NotEqual(0, lab.Tether("network", "rm", "keep").ExitCode);         // without -f: docker's error

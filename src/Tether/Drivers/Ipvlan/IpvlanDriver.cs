@@ -79,7 +79,8 @@ public sealed class IpvlanDriver(HostKernel host) : INetworkDriver
 
     public void DeleteEndpoint(NetworkRecord network, SandboxRecord sandbox, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
     {
-        if (!namespaceGoing) SandboxSide.DeleteLink(host, sandbox.NsPath, endpoint.IfName);
+        // Deleted now even when the namespace goes, so the parent's ipvlan port is released with the last child.
+        SandboxSide.DeleteLink(host, sandbox.NsPath, endpoint.IfName);
     }
 
     /// <summary>l2: via the gateway; l3 and l3s: the parent routes, so through the device (<c>default dev ethN</c>).</summary>

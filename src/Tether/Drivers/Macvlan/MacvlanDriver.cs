@@ -61,6 +61,10 @@ public sealed class MacvlanDriver(HostKernel host) : INetworkDriver
             {
                 throw new TetherException(Linux.KernelFeatures.Info(KernelFeature.Macvlan).MissingMessage);
             }
+            catch (NetlinkException e) when (e.Errno == Libc.EINVAL && Mode(network) == MacvlanMode.Passthru)
+            {
+                throw new TetherException($"macvlan_mode passthru allows one macvlan on parent {parent.Name}, which has one already (network {network.Name}): {e.Message}");
+            }
         }
         undo.Add($"macvlan {ep.IfName} in {ep.Sandbox.Name}", () => SandboxSide.DeleteLink(host, ep.Sandbox.NsPath, ep.IfName));
         return new EndpointLinks(SandboxSide.Configure(host, ep), null);
@@ -68,7 +72,8 @@ public sealed class MacvlanDriver(HostKernel host) : INetworkDriver
 
     public void DeleteEndpoint(NetworkRecord network, SandboxRecord sandbox, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing)
     {
-        // The child dies with the sandbox's namespace; on disconnect it is deleted inside.
-        if (!namespaceGoing) SandboxSide.DeleteLink(host, sandbox.NsPath, endpoint.IfName);
+        // Deleted now even when the namespace goes: the parent counts its children (passthru allows one), and a child
+        // left to die with the namespace would still count for a while.
+        SandboxSide.DeleteLink(host, sandbox.NsPath, endpoint.IfName);
     }
 }
