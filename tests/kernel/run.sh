@@ -7,16 +7,19 @@
 # Nothing on the host changes: the kernel package is fetched with `apt-get download` into artifacts/kernel/ and unpacked
 # with `dpkg -x` there (never installed); the guest has no network device (-nic none); the initramfs is a cpio archive.
 #
-# Environment: KERNEL_TEST_TIMEOUT (whole run, s; default 600), KERNEL_TEST_SCRIPT_TIMEOUT (each script, s; default 240),
-# KERNEL_TEST_MEM (MiB; default 512), KERNEL_TEST_CPU (qemu -cpu; default max), KERNEL_TEST_MODULES (extra modules to
-# load). A guest script may name further modules it needs on a line "# modules: a b c".
+# Environment: KERNEL_TEST_TIMEOUT (whole run, s; default 900), KERNEL_TEST_SCRIPT_TIMEOUT (each script, s; default 400),
+# KERNEL_TEST_CPUS (guest CPUs, MTTCG; default 2), KERNEL_TEST_JOBS (scripts run at once; default: the guest's CPUs),
+# KERNEL_TEST_MEM (MiB; default 768), KERNEL_TEST_CPU (qemu -cpu; default max), KERNEL_TEST_MODULES (extra modules to
+# load). A guest script may name further modules it needs on a line "# modules: a b c". Each script runs in a mount
+# namespace of its own in the guest, so the names of its network namespaces need not differ from other scripts'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cache="$root/artifacts/kernel"
-total_timeout="${KERNEL_TEST_TIMEOUT:-600}"
-script_timeout="${KERNEL_TEST_SCRIPT_TIMEOUT:-240}"
-mem="${KERNEL_TEST_MEM:-512}"
+total_timeout="${KERNEL_TEST_TIMEOUT:-900}"
+script_timeout="${KERNEL_TEST_SCRIPT_TIMEOUT:-400}"
+mem="${KERNEL_TEST_MEM:-768}"
+cpus="${KERNEL_TEST_CPUS:-2}"
 log() { echo "kernel-test: $*" >&2; }
 die() { echo "kernel-test: $*" >&2; exit 2; }
 
@@ -189,6 +192,7 @@ for s in "${scripts[@]}"; do
   echo "$n" >> "$tests/kernel/tests/list"
 done
 echo "$script_timeout" > "$tests/kernel/script-timeout"
+echo "${KERNEL_TEST_JOBS:-$cpus}" > "$tests/kernel/jobs"
 (cd "$tests" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$run/tests.cpio"
 cat "$base" "$run/tests.cpio" > "$run/initramfs.cpio"
 
@@ -197,7 +201,7 @@ console="$run/console.log"
 log "booting $(basename "$vmlinuz") with ${#scripts[@]} script(s): ${!seen[*]}"
 start=$(date +%s)
 set +e
-timeout -k 5 "$total_timeout" qemu-system-x86_64 -accel tcg -cpu "${KERNEL_TEST_CPU:-max}" -smp 1 -m "$mem" \
+timeout -k 5 "$total_timeout" qemu-system-x86_64 -accel tcg -cpu "${KERNEL_TEST_CPU:-max}" -smp "$cpus" -m "$mem" \
   -nographic -no-reboot -nic none -vga none \
   -kernel "$vmlinuz" -initrd "$run/initramfs.cpio" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check" \
@@ -220,6 +224,6 @@ if [ -z "$done_line" ]; then
   [ "$qemu_status" = 124 ] && log "timed out after $total_timeout s" || log "the guest stopped before it finished"
   exit 1
 fi
-guest_status="${done_line#KERNEL-TEST DONE status=}"
+guest_status="$(sed 's/^KERNEL-TEST DONE status=\([0-9]*\).*/\1/' <<<"$done_line")"
 [ "$guest_status" = 0 ] || status="$guest_status"
 exit "$status"

@@ -20,16 +20,16 @@ check "sandbox b" t create --name b --network ipl3 --ip 10.91.0.11
 contains "eth0 of a is an ipvlan child in mode l3" "ipvlan  mode l3 " sb a ip -d link show eth0
 contains "default route of a through the device" "default dev eth0" sb a ip route
 lacks "no gateway in a's routes" "via" sb a ip route
-check "a reaches b" sb a ping -c 1 -W 2 10.91.0.11
-check "a reaches the router through the parent" sb a ping -c 1 -W 2 192.168.50.1
-check "the router reaches b" inns router ping -c 1 -W 2 10.91.0.11
+check "a reaches b" sb a ping -c 1 -W 5 10.91.0.11
+check "a reaches the router through the parent" sb a ping -c 1 -W 5 192.168.50.1
+check "the router reaches b" inns router ping -c 1 -W 5 10.91.0.11
 
 check "network create -d ipvlan l3s on another parent" t network create -d ipvlan -o parent=up1 -o ipvlan_mode=l3s \
   --subnet 10.92.0.0/24 ipl3s
 check "sandbox c" t create --name c --network ipl3s --ip 10.92.0.10
 contains "eth0 of c is an ipvlan child in mode l3s" "ipvlan  mode l3s" sb c ip -d link show eth0
-check "c reaches the router through the parent" sb c ping -c 1 -W 2 192.168.51.1
-check "the router reaches c" inns router ping -c 1 -W 2 10.92.0.10
+check "c reaches the router through the parent" sb c ping -c 1 -W 5 192.168.51.1
+check "the router reaches c" inns router ping -c 1 -W 5 10.92.0.10
 
 check "rm" t rm -f a b c
 check "network rm" t network rm ipl3 ipl3s

@@ -14,8 +14,8 @@ for i in 1 2; do
   inns "s$i" ip addr add "10.80.0.1$i/24" dev "iv$i"
   inns "s$i" ip link set "iv$i" up
 done
-check "child 1 reaches child 2" inns s1 ping -c 1 -W 2 10.80.0.12
-check "child 2 reaches the router" inns s2 ping -c 1 -W 2 10.80.0.1
-check "the router reaches child 1" inns router ping -c 1 -W 2 10.80.0.11
+check "child 1 reaches child 2" inns s1 ping -c 1 -W 5 10.80.0.12
+check "child 2 reaches the router" inns s2 ping -c 1 -W 5 10.80.0.1
+check "the router reaches child 1" inns router ping -c 1 -W 5 10.80.0.11
 contains "ip -d link shows ipvlan mode l2" "ipvlan  mode l2" ip -n s1 -d link show iv1
 for n in s1 s2 router "$LAB"; do ip netns del "$n"; done

@@ -20,9 +20,9 @@ check "second network on the same sub-interface" t network create -d macvlan -o 
 check "sandbox a" t create --name a --network v42 --ip 10.93.0.10
 check "sandbox b" t create --name b --network v42 --ip 10.93.0.11
 contains "eth0 of a is a macvlan child" "macvlan mode bridge" sb a ip -d link show eth0
-check "a reaches b" sb a ping -c 1 -W 2 10.93.0.11
-check "a reaches the router's VLAN 42 address (tagged)" sb a ping -c 1 -W 2 10.93.0.1
-check "the router reaches b over VLAN 42" inns router ping -c 1 -W 2 10.93.0.11
+check "a reaches b" sb a ping -c 1 -W 5 10.93.0.11
+check "a reaches the router's VLAN 42 address (tagged)" sb a ping -c 1 -W 5 10.93.0.1
+check "the router reaches b over VLAN 42" inns router ping -c 1 -W 5 10.93.0.11
 rx="$(rx_packets router down0.42)"
 [ "$rx" -gt 0 ] && ok "the router's VLAN 42 sub-interface received $rx packets" || fail "no packets on down0.42"
 lacks "no address on the router's untagged link" "inet " inns router ip addr show down0
