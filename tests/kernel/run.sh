@@ -212,13 +212,15 @@ cp "$console" "$cache/last-console.log"
 log "qemu exited with status $qemu_status after $(( $(date +%s) - start )) s (console: $cache/last-console.log)"
 
 # 7. The verdict is the guest's markers, not qemu's exit status.
-status=0
-for n in "${!seen[@]}"; do
-  if grep -qx "KERNEL-TEST PASS $n" "$console"; then :
-  elif grep -q "^KERNEL-TEST FAIL $n " "$console"; then status=1
-  else log "no result for $n"; status=1
+status=0 passed=() failed=()
+for s in "${scripts[@]}"; do
+  n="$(basename "$s" .sh)"
+  if grep -qx "KERNEL-TEST PASS $n" "$console"; then passed+=("$n")
+  elif grep -q "^KERNEL-TEST FAIL $n " "$console"; then failed+=("$n"); status=1
+  else failed+=("$n (no result)"); status=1
   fi
 done
+log "passed: ${passed[*]:-none}; failed: ${failed[*]:-none}"
 done_line="$(grep -m1 '^KERNEL-TEST DONE status=' "$console" || true)"
 if [ -z "$done_line" ]; then
   [ "$qemu_status" = 124 ] && log "timed out after $total_timeout s" || log "the guest stopped before it finished"
