@@ -384,10 +384,11 @@ public sealed class TetherEngine : IDisposable
     }
 
     /// <summary>A sandbox on host or none has no address, alias or published port.</summary>
-    static void CheckExclusiveAttach(NetworkRecord n, AttachRequest req)
+    void CheckExclusiveAttach(NetworkRecord n, AttachRequest req)
     {
         if (req.Ports.Count > 0)
-            throw new TetherException($"ports cannot be published on network {n.Name} (-p {req.Ports[0].HostPort}): {(n.Name == "host" ? "the sandbox uses the host's own ports" : "the sandbox has no network")}");
+            throw new TetherException($"ports cannot be published on network {n.Name} (-p {req.Ports[0].HostPort}): " +
+                (Has(DriverOf(n), DriverCapabilities.HostNamespace) ? "the sandbox uses the host's own ports" : "the sandbox has no network"));
         if (req.Ip is not null) throw new TetherException($"--ip {req.Ip}: network {n.Name} leases no addresses");
         if (req.Aliases.Count > 0) throw new TetherException($"--alias {req.Aliases[0]}: network-scoped aliases need a user-defined network, not {n.Name}");
     }

@@ -349,6 +349,28 @@ public class DriverTests
         Assert.DoesNotContain(lab.LinksAfterSettling("veth"), l => !l.Contains("par0"));
     }
 
+    [Fact]
+    public void ReconcileLeavesMacvlanHostAndNoneSandboxesAlone()
+    {
+        using var lab = new Lab("dr");
+        Router(lab);
+        lab.TetherOk("network", "create", "-d", "macvlan", "--subnet", "192.168.90.0/24", "--gateway", "192.168.90.1", "-o", "parent=par0", "mv");
+        lab.TetherOk("run", "-d", "--name", "m", "--network", "mv", "--", "busybox", "sleep", "300");
+        lab.TetherOk("create", "--name", "h", "--network", "host");
+        lab.TetherOk("create", "--name", "n", "--network", "none");
+        // Links, addresses, routes and namespace mounts (reconcile rewrites the nftables table, so rule handles change).
+        string[] NoFirewall(string snap) => snap.Split("\n---\n") is var parts ? [parts[0], parts[1], parts[2], parts[4]] : [];
+        var before = NoFirewall(lab.StableKernelSnapshot());
+        var repairs = lab.TetherOk("reconcile");
+        Assert.DoesNotContain("stale", repairs);
+        Assert.DoesNotContain("recreated", repairs);
+        Assert.Equal(before, NoFirewall(lab.StableKernelSnapshot()));
+        Assert.Equal(["m", "h", "n"], lab.TetherJson("ls").AsArray().Select(x => (string)x!["Name"]!).ToArray());
+        Assert.True(Ping(lab, "m", "192.168.90.1"));
+        lab.TetherOk("rm", "-f", "m", "h", "n");
+        Assert.Equal(0, lab.TryExec("ip", "link", "show", "par0").ExitCode);
+    }
+
     // ------------------------------------------------------------------ info
 
     [Fact]
