@@ -1,7 +1,6 @@
-# Not run by default (tests/kernel/run.sh tests/kernel/pending/ipvlan-one-mode-per-parent.sh runs it): the kernel keeps
-# one ipvlan mode and one flag per parent (the "port"), and each new child sets them for every child of that parent
+# The kernel keeps one ipvlan mode and one flag per parent (the "port"), and each new child sets them for every child of that parent
 # (drivers/net/ipvlan/ipvlan_main.c, ipvlan_link_new -> ipvlan_set_port_mode). So a second ipvlan network on the same
-# parent with another mode or flag must be refused, or it silently switches the first network's sandboxes.
+# parent with another mode or flag is refused; otherwise it would silently switch the first network's sandboxes.
 . /kernel/lib.sh
 lab
 ns router
