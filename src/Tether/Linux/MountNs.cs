@@ -12,7 +12,9 @@ public static unsafe class MountNs
 {
     /// <summary>
     /// On the calling thread (which then execs): unshare(CLONE_NEWNS | CLONE_NEWUTS), mount --make-rprivate / (so nothing
-    /// leaks back to the host's mounts), bind-mount each (source, target) pair, sethostname(<paramref name="hostname"/>).
+    /// leaks back to the host's mounts), bind-mount each (source, target) pair whose target exists (a host without
+    /// /etc/resolv.conf, such as a minimal initramfs, keeps having none: creating it would change the host's files),
+    /// sethostname(<paramref name="hostname"/>).
     /// Throws <see cref="IOException"/> naming the failing step and path.
     /// </summary>
     public static void EnterPrivate(IReadOnlyList<(string Source, string Target)> binds, string? hostname)
@@ -23,7 +25,7 @@ public static unsafe class MountNs
         if (Libc.mount(null, "/", null, Libc.MS_REC | Libc.MS_PRIVATE, 0) != 0)
             throw Libc.IoError("make / private (mount --make-rprivate /)", Marshal.GetLastPInvokeError());
         foreach (var (source, target) in binds)
-            if (Libc.mount(source, target, null, Libc.MS_BIND, 0) != 0)
+            if (File.Exists(target) && Libc.mount(source, target, null, Libc.MS_BIND, 0) != 0)
                 throw Libc.IoError($"bind mount \"{source}\" on \"{target}\"", Marshal.GetLastPInvokeError());
         if (hostname is not null)
         {
