@@ -22,6 +22,10 @@ PIDS=()
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  # aardvark-dns daemonizes: its pid is in its config dir (where netavark looks for it); also any process whose
+  # command line names this run's config dir (unique to this run).
+  [ -f $WORK/aardvark/aardvark.pid ] && kill "$(cat $WORK/aardvark/aardvark.pid)" 2>/dev/null
+  for d in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null < $d/cmdline | grep -qF -- "--config $WORK/aardvark " && kill "${d#/proc/}" 2>/dev/null; done
   nsenter --net=/run/netns/$LAB -- env TETHER_RESOLV_CONF=$WORK/resolv.conf $TETHER --state-dir $WORK/state --run-dir $WORK/run daemon stop >/dev/null 2>&1
   for f in "$WORK"/run/netns/*; do [ -e "$f" ] && umount -l "$f"; done
   ip netns del $WAN 2>/dev/null; ip netns del $LAB 2>/dev/null
