@@ -22,6 +22,10 @@ PIDS=()
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  # aardvark-dns daemonizes: its pid is in its config dir (where netavark looks for it); also any process whose
+  # command line names this run's config dir (unique to this run).
+  [ -f $WORK/aardvark/aardvark.pid ] && kill "$(cat $WORK/aardvark/aardvark.pid)" 2>/dev/null
+  for d in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null < $d/cmdline | grep -qF -- "--config $WORK/aardvark " && kill "${d#/proc/}" 2>/dev/null; done
   nsenter --net=/run/netns/$LAB -- env TETHER_RESOLV_CONF=$WORK/resolv.conf $TETHER --state-dir $WORK/state --run-dir $WORK/run daemon stop >/dev/null 2>&1
   for f in "$WORK"/run/netns/*; do [ -e "$f" ] && umount -l "$f"; done
   ip netns del $WAN 2>/dev/null; ip netns del $LAB 2>/dev/null
@@ -67,9 +71,11 @@ for i in $(seq 1 20); do echo "web$i A"; echo "svc$i A"; done > $WORK/local.txt
 for i in $(seq 1 40); do echo "h$i.fwd.test A"; done > $WORK/fwd.txt
 
 # One dnsperf run: prints "QPS p50_ms p99_ms lost" (latencies from dnsperf -v, one line per answered query).
+# Extra arguments go to dnsperf (default: saturate with $CLIENTS clients and 200 queries outstanding).
 perf() {
-  local server=$1 file=$2 out=$WORK/perf.out
-  T exec client -- dnsperf -s "$server" -d "$file" -l "$SECS" -c "$CLIENTS" -q 200 -t 2 -v > $out 2>&1 || true
+  local server=$1 file=$2 out=$WORK/perf.out; shift 2
+  local load=(-c "$CLIENTS" -q 200); [ $# -gt 0 ] && load=("$@")
+  T exec client -- dnsperf -s "$server" -d "$file" -l "$SECS" "${load[@]}" -t 2 -v > $out 2>&1 || true
   local qps lost
   qps=$(awk '/Queries per second:/ {print $4}' $out)
   lost=$(awk '/Queries lost:/ {print $3}' $out)
@@ -81,9 +87,15 @@ perf() {
   printf "%10s %8s %8s %8s" "$qps" "$p50" "$p99" "$lost"
 }
 
-echo "dnsperf ${SECS}s, $CLIENTS clients, 200 outstanding, from sandbox 'client'; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf "%-32s %10s %8s %8s %8s\n" "server / names" "QPS" "p50 ms" "p99 ms" "lost"
-printf "%-32s" "tetherd 127.0.0.11 local";   perf 127.0.0.11 $WORK/local.txt; echo
-printf "%-32s" "aardvark-dns $GW local";     perf $GW $WORK/local.txt; echo
-printf "%-32s" "tetherd 127.0.0.11 forwarded"; perf 127.0.0.11 $WORK/fwd.txt; echo
-printf "%-32s" "aardvark-dns $GW forwarded"; perf $GW $WORK/fwd.txt; echo
+echo "dnsperf ${SECS}s per run from sandbox 'client'; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "saturated: $CLIENTS clients, 200 queries outstanding (throughput; latency is mostly queueing)"
+printf "%-34s %10s %8s %8s %8s\n" "server / names" "QPS" "p50 ms" "p99 ms" "lost"
+printf "%-34s" "tetherd 127.0.0.11 local";     perf 127.0.0.11 $WORK/local.txt; echo
+printf "%-34s" "aardvark-dns $GW local";       perf $GW $WORK/local.txt; echo
+printf "%-34s" "tetherd 127.0.0.11 forwarded"; perf 127.0.0.11 $WORK/fwd.txt; echo
+printf "%-34s" "aardvark-dns $GW forwarded";   perf $GW $WORK/fwd.txt; echo
+echo "paced: 1 client, 1000 queries/s, at most 10 outstanding (latency)"
+printf "%-34s" "tetherd 127.0.0.11 local";     perf 127.0.0.11 $WORK/local.txt -c 1 -q 10 -Q 1000; echo
+printf "%-34s" "aardvark-dns $GW local";       perf $GW $WORK/local.txt -c 1 -q 10 -Q 1000; echo
+printf "%-34s" "tetherd 127.0.0.11 forwarded"; perf 127.0.0.11 $WORK/fwd.txt -c 1 -q 10 -Q 1000; echo
+printf "%-34s" "aardvark-dns $GW forwarded";   perf $GW $WORK/fwd.txt -c 1 -q 10 -Q 1000; echo

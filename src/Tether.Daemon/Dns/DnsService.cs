@@ -15,6 +15,7 @@ namespace Tether.Daemon.Dns;
 public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisposable
 {
     readonly Dictionary<string, SandboxDnsServer> servers = new();
+    readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
     readonly Lock gate = new();
     volatile NameTable table = NameTable.Empty;
 
@@ -51,7 +52,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
                 var forwarder = ForwarderFor(d, host);
                 if (servers.TryGetValue(id, out var running))
                 {
-                    if (!running.Forwarder.Servers.SequenceEqual(forwarder.Servers)) running.Forwarder = forwarder;
+                    running.Forwarder = forwarder;
                     continue;
                 }
                 if (!NetNs.Exists(d.Sandbox.NsPath))
@@ -78,7 +79,9 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     {
         var options = SandboxFiles.ReadOptions(paths, d.Sandbox.Name);
         var list = options.Dns.Count > 0 ? options.Dns.Select(IPAddress.Parse).ToList() : host.Nameservers.ToList();
-        return new Forwarder(list);
+        var key = string.Join(' ', list);
+        if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list);
+        return f;
     }
 
     public void Dispose()
@@ -87,6 +90,8 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
         {
             foreach (var s in servers.Values) s.Dispose();
             servers.Clear();
+            foreach (var f in forwarders.Values) f.Dispose();
+            forwarders.Clear();
         }
     }
 }
