@@ -29,6 +29,7 @@ cleanup() {
   if [ -e "/run/netns/$LAB" ] && [ -d "$TMP/state" ]; then
     for s in $(quiet_tether ls -q 2>/dev/null); do quiet_tether rm -f "$s" >/dev/null; done
     quiet_tether network prune -f >/dev/null
+    quiet_tether daemon stop >/dev/null 2>&1
     left=$(ip -n "$LAB" -o link show | grep -cE ': (tether0|tb-|tv)' || true)
     rules=$(ip netns exec "$LAB" nft list ruleset | grep -c 'dnat\|masquerade' || true)
     echo "tether links left in the lab: $left; sandboxes left: $(ls "$TMP/run/netns" 2>/dev/null | wc -l)"
@@ -79,6 +80,10 @@ step "client -> web1 on the same network ($WEB1)"
 out=$(tether exec client -- curl -sf -m 3 "http://$WEB1/"); echo "$out"
 record "client -> web1, same network" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
 
+step "client -> web1 by name (embedded DNS of tetherd at 127.0.0.11, started on demand)"
+out=$(tether exec client -- curl -sf -m 3 "http://web1/"); echo "$out"
+record "client -> web1 by name" "$( [[ $out == *web1* ]] && echo reached || echo failed)" reached
+
 step "client -> web2 across networks ($WEB2): must fail"
 if out=$(tether exec client -- curl -sf -m 2 "http://$WEB2/" 2>&1); then echo "$out"; r=reached; else echo "blocked: $out"; r=blocked; fi
 record "client -> web2, other network" "$r" blocked
@@ -107,6 +112,7 @@ ip netns exec "$LAB" nft list table inet tether | head -30
 step "Remove everything"
 tether rm -f web1 web2 client
 tether network rm front back
+tether daemon stop
 # The host ends of the veth pairs go with the sandboxes' namespaces, which the kernel frees asynchronously.
 for _ in $(seq 50); do
   left=$(ip -n "$LAB" -o link show | grep -cE ': (tether0|tb-|tv)' || true)
