@@ -24,13 +24,18 @@ public sealed class Forwarder : IDisposable
     {
         public IPEndPoint Server { get; } = server;
         public Socket[] Sockets { get; } = sockets;
-        public ConcurrentDictionary<ushort, (DnsQuestion Question, TaskCompletionSource<DnsMessage> Answer)> Pending { get; } = new();
+        public ConcurrentDictionary<ushort, PendingQuery> Pending { get; } = new();
         int next;
         public Socket NextSocket() => Sockets[(int)((uint)Interlocked.Increment(ref next) % (uint)Sockets.Length)];
     }
 
+    /// <summary>A query sent and not yet answered: its question section as sent (matched byte for byte against the
+    /// answer's), when it expires (<see cref="Environment.TickCount64"/>, ms), and the raw answer once it came.</summary>
+    sealed record PendingQuery(byte[] Question, long Deadline, TaskCompletionSource<byte[]?> Answer);
+
     readonly Upstream[] upstreams;
     readonly CancellationTokenSource stop = new();
+    readonly Timer sweeper;
 
     public IReadOnlyList<IPAddress> Servers { get; }
 
@@ -49,26 +54,41 @@ public sealed class Forwarder : IDisposable
                 catch (SocketException) { /* unreachable now: sends fail, the server is skipped after its timeout */ }
             }
             var u = new Upstream(ep, sockets);
-            foreach (var s in sockets) _ = ReceiveLoop(u, s);
+            foreach (var s in sockets) new Thread(() => ReceiveLoop(u, s)) { IsBackground = true, Name = "dns-upstream " + a }.Start();
             return u;
         }).ToArray();
+        // One timer for every query's timeout instead of one per query (a timer per query was a measurable share of
+        // the forwarding cost at thousands of queries per second).
+        sweeper = new Timer(_ => Sweep(), null, 100, 100);
     }
 
-    async Task ReceiveLoop(Upstream u, Socket s)
+    /// <summary>Ends the queries whose time is up (all of them when the forwarder stops) with no answer.</summary>
+    void Sweep()
+    {
+        var now = stop.IsCancellationRequested ? long.MaxValue : Environment.TickCount64;
+        foreach (var u in upstreams)
+            foreach (var (id, p) in u.Pending)
+                if (p.Deadline <= now && u.Pending.TryRemove(id, out _)) p.Answer.TrySetResult(null);
+    }
+
+    /// <summary>One blocking receive loop per socket on a dedicated thread; an answer completes its query inline, so the
+    /// relay to the asker (an ID write and one send) runs on this thread with no hop through the thread pool.</summary>
+    void ReceiveLoop(Upstream u, Socket s)
     {
         var buffer = new byte[65535];
         while (!stop.IsCancellationRequested)
         {
             int n;
-            try { n = await s.ReceiveAsync(buffer, SocketFlags.None, stop.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { return; }
+            try { n = s.Receive(buffer, SocketFlags.None); }
             catch (ObjectDisposedException) { return; }
-            catch (SocketException) { continue; }   // e.g. ICMP port unreachable reported on a connected socket
-            if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, n)) is not { } answer) continue;
-            if (!u.Pending.TryGetValue(answer.TransactionID, out var p)) continue;
-            if (answer.Questions.Count != 1 || !answer.Questions[0].Name.Equals(p.Question.Name, false)
-                || answer.Questions[0].RecordType != p.Question.RecordType) continue;   // not the answer to our question
-            if (u.Pending.TryRemove(answer.TransactionID, out _)) p.Answer.TrySetResult(answer);
+            catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }   // e.g. ICMP port unreachable on a connected socket
+            // Header (RFC 1035 4.1.1): ID, then QR (0x80 of byte 2) set in a response; the question section that
+            // follows the 12-byte header must be the one we sent (no EDNS in our queries, so it ends the query).
+            if (n < 12 || (buffer[2] & 0x80) == 0) continue;
+            var id = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+            if (!u.Pending.TryGetValue(id, out var p) || n < 12 + p.Question.Length
+                || !buffer.AsSpan(12, p.Question.Length).SequenceEqual(p.Question)) continue;   // not the answer to our question
+            if (u.Pending.TryRemove(id, out _)) p.Answer.TrySetResult(buffer.AsSpan(0, n).ToArray());
         }
     }
 
@@ -80,17 +100,51 @@ public sealed class Forwarder : IDisposable
         response.IsRecursionAllowed = true;
         foreach (var u in upstreams)
         {
-            var answer = await AskUdp(u, query).ConfigureAwait(false);
+            var raw = await AskUdp(u, query).ConfigureAwait(false);
+            var answer = raw is null ? null : Codec.TryParse(raw);
             if (answer is { IsTruncated: true }) answer = await AskTcp(u, query).ConfigureAwait(false);
             if (answer is null) continue;
-            response.ReturnCode = answer.ReturnCode;
-            response.IsAuthenticData = answer.IsAuthenticData;
-            response.AnswerRecords.AddRange(answer.AnswerRecords);
-            response.AuthorityRecords.AddRange(answer.AuthorityRecords);
-            response.AdditionalRecords.AddRange(answer.AdditionalRecords.Where(r => r.RecordType != RecordType.Opt));
+            Copy(answer, response);
             return;
         }
-        response.ReturnCode = ReturnCode.ServerFailure;
+        response.ReturnCode = ServerFailure;
+    }
+
+    /// <summary>The UDP answer to <paramref name="query"/>, ready to send: an upstream's UDP answer is relayed as it came,
+    /// with only its ID set to the asker's (no decode and re-encode); a truncated one is asked again over TCP and
+    /// re-encoded for the asker's UDP limit; SERVFAIL when no server answered.</summary>
+    public async Task<ArraySegment<byte>> ForwardUdpAsync(DnsMessage query)
+    {
+        foreach (var u in upstreams)
+        {
+            var raw = await AskUdp(u, query).ConfigureAwait(false);
+            if (raw is null) continue;
+            if ((raw[2] & 0x02) == 0)   // TC (RFC 1035 4.1.1) clear: the whole answer
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(raw, query.TransactionID);
+                return raw;
+            }
+            if (await AskTcp(u, query).ConfigureAwait(false) is not { } answer) continue;
+            var response = query.CreateResponseInstance();
+            response.IsRecursionAllowed = true;
+            Copy(answer, response);
+            return Codec.EncodeForUdp(query, response);
+        }
+        var failed = query.CreateResponseInstance();
+        failed.IsRecursionAllowed = true;
+        failed.ReturnCode = ServerFailure;
+        return Codec.EncodeForUdp(query, failed);
+    }
+
+    const ReturnCode ServerFailure = ReturnCode.ServerFailure;   // RFC 1035 4.1.1, RCODE 2
+
+    static void Copy(DnsMessage answer, DnsMessage response)
+    {
+        response.ReturnCode = answer.ReturnCode;
+        response.IsAuthenticData = answer.IsAuthenticData;
+        response.AnswerRecords.AddRange(answer.AnswerRecords);
+        response.AuthorityRecords.AddRange(answer.AuthorityRecords);
+        response.AdditionalRecords.AddRange(answer.AdditionalRecords.Where(r => r.RecordType != RecordType.Opt));
     }
 
     static DnsMessage Question(DnsMessage query, ushort id)
@@ -100,23 +154,28 @@ public sealed class Forwarder : IDisposable
         return m;
     }
 
-    async Task<DnsMessage?> AskUdp(Upstream u, DnsMessage query)
+    /// <summary>The raw UDP answer of one upstream server, or null when it did not answer within <see cref="Timeout"/>.</summary>
+    async Task<byte[]?> AskUdp(Upstream u, DnsMessage query)
     {
-        var tcs = new TaskCompletionSource<DnsMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tcs = new TaskCompletionSource<byte[]?>();
         ushort id;
-        do id = (ushort)Random.Shared.Next(0, 65536);
-        while (!u.Pending.TryAdd(id, (query.Questions[0], tcs)));
-        try
+        PendingQuery pending;
+        var bytes = Codec.Encode(Question(query, 0));
+        var question = bytes.AsSpan(12).ToArray();
+        do
         {
-            var bytes = Codec.Encode(Question(query, id));
-            try { await u.NextSocket().SendAsync(bytes, SocketFlags.None).ConfigureAwait(false); }
-            catch (SocketException) { return null; }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-            timeout.CancelAfter(Timeout);
-            try { return await tcs.Task.WaitAsync(timeout.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { return null; }
+            id = (ushort)Random.Shared.Next(0, 65536);
+            pending = new PendingQuery(question, Environment.TickCount64 + Timeout, tcs);
         }
-        finally { u.Pending.TryRemove(id, out _); }
+        while (!u.Pending.TryAdd(id, pending));
+        BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(), id);
+        try { await u.NextSocket().SendAsync(bytes, SocketFlags.None).ConfigureAwait(false); }
+        catch (SocketException)
+        {
+            u.Pending.TryRemove(id, out _);
+            return null;
+        }
+        return await tcs.Task.ConfigureAwait(false);   // the receive loop or the sweeper completes it, and removes it
     }
 
     async Task<DnsMessage?> AskTcp(Upstream u, DnsMessage query)
@@ -158,6 +217,13 @@ public sealed class Forwarder : IDisposable
     public void Dispose()
     {
         stop.Cancel();
-        foreach (var u in upstreams) foreach (var s in u.Sockets) s.Dispose();
+        sweeper.Dispose();
+        foreach (var u in upstreams)
+            foreach (var s in u.Sockets)
+            {
+                try { s.Shutdown(SocketShutdown.Both); } catch (SocketException) { }   // wakes the blocked receive
+                s.Dispose();
+            }
+        Sweep();
     }
 }

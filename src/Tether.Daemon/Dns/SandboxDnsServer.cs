@@ -80,28 +80,28 @@ public sealed class SandboxDnsServer : IDisposable
             catch (ObjectDisposedException) { return; }
             catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }
             if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, n)) is not { IsQuery: true } query) continue;
-            var pending = Respond(query);
-            if (pending.IsCompletedSuccessfully) Send(query, pending.Result, from);
-            else _ = SendWhenDone(query, pending, from);
+            if (Local(query) is { } response) Send(Codec.EncodeForUdp(query, response), from);
+            else _ = ForwardUdp(query, from);
             from = new IPEndPoint(IPAddress.Any, 0);
         }
     }
 
-    async Task SendWhenDone(DnsMessage query, Task<DnsMessage> pending, EndPoint to)
+    async Task ForwardUdp(DnsMessage query, EndPoint to)
     {
-        DnsMessage response;
-        try { response = await pending.ConfigureAwait(false); }
+        ArraySegment<byte> response;
+        try { response = await Forwarder.ForwardUdpAsync(query).ConfigureAwait(false); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            response = query.CreateResponseInstance();
-            response.ReturnCode = ReturnCode.ServerFailure;
+            var failed = query.CreateResponseInstance();
+            failed.ReturnCode = ReturnCode.ServerFailure;
+            response = Codec.EncodeForUdp(query, failed);
         }
-        Send(query, response, to);
+        Send(response, to);
     }
 
-    void Send(DnsMessage query, DnsMessage response, EndPoint to)
+    void Send(ArraySegment<byte> response, EndPoint to)
     {
-        try { udp.SendTo(Codec.EncodeForUdp(query, response), SocketFlags.None, to); }
+        try { udp.SendTo(response, SocketFlags.None, to); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or ArgumentException) { }
     }
 
@@ -111,20 +111,24 @@ public sealed class SandboxDnsServer : IDisposable
     }
 
     /// <summary>The response to one query: from the name table, or forwarded.</summary>
-    Task<DnsMessage> Respond(DnsMessage query)
+    Task<DnsMessage> Respond(DnsMessage query) => Local(query) is { } response ? Task.FromResult(response) : Forward(query);
+
+    /// <summary>The response this server gives itself (a sandbox name, or a malformed or unsupported query); null when the
+    /// query is to be forwarded.</summary>
+    DnsMessage? Local(DnsMessage query)
     {
         var response = query.CreateResponseInstance();
         if (query.OperationCode != OperationCode.Query || query.Questions.Count != 1)
         {
             response.ReturnCode = query.OperationCode == OperationCode.Query ? ReturnCode.FormatError : ReturnCode.NotImplemented;
-            return Task.FromResult(response);
+            return response;
         }
-        if (Answer(query.Questions[0], response)) return Task.FromResult(response);
-        return Forward(query, response);
+        return Answer(query.Questions[0], response) ? response : null;
     }
 
-    async Task<DnsMessage> Forward(DnsMessage query, DnsMessage response)
+    async Task<DnsMessage> Forward(DnsMessage query)
     {
+        var response = query.CreateResponseInstance();
         await Forwarder.ForwardAsync(query, response).ConfigureAwait(false);
         return response;
     }
