@@ -79,12 +79,13 @@ public static unsafe class NetNs
     }
 
     /// <summary>
-    /// A process and all its descendants that are alive now (parents from /proc/PID/stat), sorted; empty when
-    /// <paramref name="pid"/> is gone. One scan of /proc.
+    /// A process and all its descendants that are alive now (parents from /proc/PID/stat; zombies, state Z or X, are not
+    /// alive), sorted; empty when <paramref name="pid"/> is gone or a zombie. One scan of /proc.
     /// </summary>
     public static IReadOnlyList<int> ProcessTree(int pid)
     {
         var children = new Dictionary<int, List<int>>();
+        var zombies = new HashSet<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out int p)) continue;
@@ -95,13 +96,14 @@ public static unsafe class NetNs
             // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so read after the last ')'.
             var rest = stat.AsSpan(stat.LastIndexOf(')') + 2);
             var fields = rest.ToString().Split(' ', 3);
+            if (fields.Length >= 2 && fields[0] is "Z" or "X") { zombies.Add(p); continue; }   // exited, not yet reaped: not alive
             if (fields.Length >= 2 && int.TryParse(fields[1], out int ppid))
             {
                 if (!children.TryGetValue(ppid, out var list)) children[ppid] = list = [];
                 list.Add(p);
             }
         }
-        if (!Directory.Exists($"/proc/{pid}")) return [];
+        if (!Directory.Exists($"/proc/{pid}") || zombies.Contains(pid)) return [];
         var result = new List<int>();
         var todo = new Stack<int>([pid]);
         while (todo.TryPop(out var p))
