@@ -7,7 +7,11 @@ ROOT=$PWD
 
 if [ "$(id -u)" != 0 ]; then echo "demo: run as root (it makes network namespaces)" >&2; exit 1; fi
 bash scripts/deps.sh
-if [ ! -x artifacts/bin/tether ] || [ -n "$(find src -newer artifacts/bin/tether -name '*.cs' -print -quit)" ]; then ./build.sh; fi
+stale=0
+for b in tether tetherd; do
+  if [ ! -x artifacts/bin/$b ] || [ -n "$(find src -newer artifacts/bin/$b -name '*.cs' -print -quit)" ]; then stale=1; fi
+done
+[ $stale = 0 ] || ./build.sh
 
 LAB="tdemo-$$"
 WAN="tdemo-$$-wan"
