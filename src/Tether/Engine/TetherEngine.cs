@@ -458,7 +458,9 @@ public sealed partial class TetherEngine : IDisposable
         }
 
         var existing = store.EndpointsOfSandbox(s.Id);
-        var ifIndex = existing.Count == 0 ? 0 : existing.Max(e => int.Parse(e.IfName.AsSpan(3))) + 1;
+        // ethN numbering continues after the highest ethN in use; names a runtime chose (CNI_IFNAME) do not count.
+        var ifIndex = existing.Select(e => e.IfName.StartsWith("eth", StringComparison.Ordinal) && int.TryParse(e.IfName.AsSpan(3),
+            System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n + 1 : 0).DefaultIfEmpty(0).Max();
         var ifName = opts?.IfName ?? $"eth{ifIndex}";
         var hostIf = "tv" + id[..12];
         var prefix = IPNetwork.Parse(sub.Subnet).PrefixLength;

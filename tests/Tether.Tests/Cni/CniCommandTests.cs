@@ -397,4 +397,17 @@ public sealed class CniCommandTests : IDisposable
         var ipam = Lab.TetherJson("network", "inspect", "cn").AsArray()[0]!["IPAM"]!["Config"]![0]!;
         Assert.Equal(ipRange, (string?)ipam["IPRange"]);
     }
+
+    [Fact]
+    public void ACniSandboxWithARuntimeChosenIfNameCanBeConnectedToAnotherNetwork()
+    {
+        var c1 = cni.Container("c1");
+        cni.Ok("ADD", cni.Conf(), "c1", c1, "veth-x");
+        Lab.TetherOk("network", "create", "--subnet", "10.79.0.0/24", "other");
+        var sandbox = (string)Lab.TetherJson("ls").AsArray()[0]!["Name"]!;
+        Lab.TetherOk("network", "connect", "other", sandbox);   // names that are not ethN do not count for the numbering
+        var links = Sh.Run("ip", "-n", Path.GetFileName(c1), "-o", "link");
+        Assert.Contains("veth-x", links);
+        Assert.Contains(" eth0", links);
+    }
 }
