@@ -252,4 +252,17 @@ public class SandboxCliTests
         Assert.DoesNotMatch("1000[0-9]|1001[0-9]", lab.Exec("nft", "list", "ruleset"));
         Assert.Empty(Directory.GetFiles(Path.Combine(lab.RunDir, "netns")));
     }
+
+    [Fact]
+    public void TheGatewayMacStaysWhileEndpointsComeAndGo()
+    {
+        using var lab = new Lab("gm");
+        lab.TetherOk("network", "create", "--subnet", "10.32.0.0/24", "-o", "bridge.name=tbgm0", "n");
+        string BridgeMac() => (string)JsonNode.Parse(lab.Exec("ip", "-j", "link", "show", "tbgm0"))!.AsArray()[0]!["address"]!;
+        var before = BridgeMac();
+        for (var i = 0; i < 6; i++) lab.TetherOk("create", "--name", $"s{i}", "--network", "n");
+        Assert.Equal(before, BridgeMac());   // an unpinned bridge takes the lowest MAC of its ports
+        lab.TetherOk("rm", "s0", "s1", "s2");
+        Assert.Equal(before, BridgeMac());
+    }
 }

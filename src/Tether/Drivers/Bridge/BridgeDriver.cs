@@ -52,6 +52,10 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         var nl = host.Netlink;
         var bridge = nl.CreateBridge(network.Bridge!, network.Mtu);
         undo.Add($"bridge {bridge.Name}", () => nl.DeleteLink(bridge.Name));
+        // A bridge whose address was never set takes the lowest MAC of its ports (net/bridge/br_stp_if.c,
+        // br_stp_recalculate_bridge_id), so the gateway's MAC would change as endpoints come and go and cut off the
+        // sandboxes whose neighbour entry holds the old one. Setting it (to the random one it was born with) pins it.
+        if (bridge.Mac is { } mac) nl.SetMac(bridge.Index, mac);
         foreach (var s in network.Subnets)
         {
             var subnet = IPNetwork.Parse(s.Subnet);
