@@ -164,6 +164,10 @@ public static partial class Plugin
         {
             var key = Key();
             var netns = RequireEnv("CNI_NETNS");
+            // The container's namespace must not be the one the plugin runs in (the host's): its links and default route
+            // would land on the host.
+            if (Tether.Linux.NetNs.Exists(netns) && Tether.Linux.NetNs.Inode(netns) == Tether.Linux.NetNs.Inode("/proc/self/ns/net"))
+                throw new CniException(CniException.InvalidEnvironment, $"CNI_NETNS {netns} is the plugin's own (the host's) network namespace");
             var args = CniArgs.Parse(Env("CNI_ARGS"));
             var rc = conf.RuntimeConfig;
             var (network, inline) = Network();
@@ -231,8 +235,11 @@ public static partial class Plugin
         public Result? Gc()
         {
             if (Before(version, "1.1.0")) throw new CniException(CniException.IncompatibleVersion, $"GC needs cniVersion 1.1.0, the config has {version}");
+            // Absent is not "nothing is valid": a GC without the list would remove every attachment (CNI SPEC.md, GC).
+            if (conf.ValidAttachments is null)
+                throw new CniException(CniException.InvalidNetworkConfig, "cni.dev/valid-attachments is missing: GC needs the attachments to keep ([] keeps none)");
             var valid = new HashSet<(string, string)>();
-            foreach (var v in conf.ValidAttachments ?? [])
+            foreach (var v in conf.ValidAttachments)
             {
                 if (v.ContainerId is null || v.IfName is null) throw new CniException(CniException.InvalidNetworkConfig, "cni.dev/valid-attachments: every entry needs containerID and ifname");
                 valid.Add((v.ContainerId, v.IfName));

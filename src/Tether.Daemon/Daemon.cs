@@ -109,7 +109,7 @@ public static class Daemon
         SyncView Sync()
         {
             var topology = WithEngine(e => e.Topology());
-            var r = dns.Sync(topology);
+            var r = dns.Sync(topology, s => !engine.IsRuntimeNamespace(s));
             foreach (var line in r.Errors) Console.Error.WriteLine($"tetherd: {line}");
             return new SyncView(r.Listeners, r.Started, r.Stopped, r.Errors);
         }

@@ -2,6 +2,7 @@ using System.Net;
 using Tether.Dns;
 using Tether.Engine;
 using Tether.Linux;
+using Tether.State;
 
 namespace Tether.Daemon.Dns;
 
@@ -28,8 +29,11 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     /// <summary>Result of one <see cref="Sync"/>: listeners started and stopped, and failures (one line each).</summary>
     public sealed record SyncResult(int Listeners, IReadOnlyList<string> Started, IReadOnlyList<string> Stopped, IReadOnlyList<string> Errors);
 
-    /// <summary>Rebuilds the table and the listeners from <paramref name="topology"/> (a store snapshot).</summary>
-    public SyncResult Sync(IReadOnlyList<SandboxDetails> topology)
+    /// <summary>Rebuilds the table and the listeners from <paramref name="topology"/> (a store snapshot). Listeners run only
+    /// in the sandboxes <paramref name="listensIn"/> accepts (the namespaces Tether made): a container runtime's namespace
+    /// (a CNI attachment) has the runtime's own resolver, and a socket held there would outlive the runtime's DEL; its
+    /// names still answer in Tether's sandboxes.</summary>
+    public SyncResult Sync(IReadOnlyList<SandboxDetails> topology, Func<SandboxRecord, bool> listensIn)
     {
         lock (gate)
         {
@@ -41,7 +45,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             // Stop first: a sandbox removed and made again under the same name gets a new namespace and a new listener.
             foreach (var (id, s) in servers.ToList())
             {
-                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && NetNs.Exists(s.NsPath)) continue;
+                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox) && NetNs.Exists(s.NsPath)) continue;
                 s.Dispose();
                 servers.Remove(id);
                 stopped.Add(id);
@@ -49,6 +53,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             table = next;
             foreach (var (id, d) in next.Served)
             {
+                if (!listensIn(d.Sandbox)) continue;
                 var forwarder = ForwarderFor(d, host);
                 if (servers.TryGetValue(id, out var running))
                 {

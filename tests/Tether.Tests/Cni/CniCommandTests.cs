@@ -244,6 +244,10 @@ public sealed class CniCommandTests : IDisposable
         cni.Ok("ADD", other, "k9", cni.Container("k9"));
         Assert.Equal(4, Lab.TetherJson("ls").AsArray().Count);
         var gc = cni.Conf();
+        var missing = cni.Run("GC", gc, null, null, null);   // no list is not "nothing is valid"
+        Assert.Equal(7, missing.Code);
+        Assert.Contains("valid-attachments", (string)missing.Json!["msg"]!);
+        Assert.Equal(4, Lab.TetherJson("ls").AsArray().Count);
         gc["cni.dev/valid-attachments"] = JsonNode.Parse("""[{"containerID":"k1","ifname":"eth0"},{"containerID":"k9","ifname":"eth0"}]""");
         Assert.Equal(0, cni.Run("GC", gc, null, null, null).Exit);
 
@@ -409,5 +413,16 @@ public sealed class CniCommandTests : IDisposable
         var links = Sh.Run("ip", "-n", Path.GetFileName(c1), "-o", "link");
         Assert.Contains("veth-x", links);
         Assert.Contains(" eth0", links);
+    }
+
+    [Fact]
+    public void AddIntoThePluginsOwnNamespaceIsRefused()
+    {
+        var before = Lab.StableKernelSnapshot();
+        var r = cni.Run("ADD", cni.Conf(), "self", Lab.NsPath, "ceth");   // the lab plays the host the plugin runs in
+        Assert.Equal(4, r.Code);
+        Assert.Contains(Lab.NsPath, (string)r.Json!["msg"]!);
+        Assert.Equal(before, Lab.KernelSnapshot());
+        Assert.Empty(Lab.TetherJson("ls").AsArray());
     }
 }
