@@ -1,4 +1,5 @@
 using Tether.Tests.Support;
+using static Tether.Tests.Support.Rejected;
 
 namespace Tether.Tests.EndToEnd;
 
@@ -8,23 +9,7 @@ namespace Tether.Tests.EndToEnd;
 /// </summary>
 public class BadInputTests
 {
-    /// <summary>Runs a failing command and checks the error and that nothing changed (kernel and store).</summary>
-    static void AssertRejected(Lab lab, string mustMention, params string[] args)
-    {
-        var kernel = lab.StableKernelSnapshot();
-        var store = StoreSnapshot(lab);
-        var r = lab.Tether(args);
-        Assert.True(r.ExitCode != 0, $"tether {string.Join(' ', args)} succeeded: {r.Stdout}");
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line, got: {r.Stderr}");
-        Assert.StartsWith("tether: ", lines[0]);
-        Assert.Contains(mustMention, lines[0]);
-        Assert.Equal(kernel, lab.KernelSnapshot());
-        Assert.Equal(store, StoreSnapshot(lab));
-    }
 
-    static string StoreSnapshot(Lab lab) =>
-        lab.TetherOk("network", "ls", "--format", "json") + lab.TetherOk("ls", "--format", "json");
 
     [Fact]
     public void NetworkCreateErrors()

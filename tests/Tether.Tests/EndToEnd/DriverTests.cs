@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tether.Tests.Support;
+using static Tether.Tests.Support.Rejected;
 
 namespace Tether.Tests.EndToEnd;
 
@@ -26,22 +27,6 @@ public class DriverTests
         return rt;
     }
 
-    /// <summary>Runs a failing command: one "tether: " line mentioning <paramref name="mustMention"/>, and the lab's kernel
-    /// and Tether's store exactly as before.</summary>
-    static string AssertRejected(Lab lab, string mustMention, params string[] args)
-    {
-        var kernel = lab.StableKernelSnapshot();
-        var store = lab.TetherOk("network", "ls", "--format", "json") + lab.TetherOk("ls", "--format", "json");
-        var r = lab.Tether(args);
-        Assert.True(r.ExitCode != 0, $"tether {string.Join(' ', args)} succeeded: {r.Stdout}");
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line, got: {r.Stderr}");
-        Assert.StartsWith("tether: ", lines[0]);
-        Assert.Contains(mustMention, lines[0]);
-        Assert.Equal(kernel, lab.KernelSnapshot());
-        Assert.Equal(store, lab.TetherOk("network", "ls", "--format", "json") + lab.TetherOk("ls", "--format", "json"));
-        return lines[0];
-    }
 
     /// <summary>Whether the kernel knows a link kind, asked with iproute2 inside the lab (the independent oracle).</summary>
     static bool KernelHas(Lab lab, params string[] addArgs)

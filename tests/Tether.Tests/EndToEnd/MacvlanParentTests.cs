@@ -1,4 +1,5 @@
 using Tether.Tests.Support;
+using static Tether.Tests.Support.Rejected;
 
 namespace Tether.Tests.EndToEnd;
 
@@ -12,21 +13,6 @@ public class MacvlanParentTests
     static bool Ping(Lab lab, string sandbox, string ip) =>
         lab.Tether("exec", sandbox, "--", "busybox", "ping", "-c", "1", "-W", "2", ip).ExitCode == 0;
 
-    /// <summary>A failing command: one "tether: " line mentioning each of <paramref name="mustMention"/>, and the lab's kernel
-    /// and Tether's store exactly as before.</summary>
-    static void AssertRejected(Lab lab, string[] mustMention, params string[] args)
-    {
-        var kernel = lab.StableKernelSnapshot();
-        var store = lab.TetherOk("network", "ls", "--format", "json") + lab.TetherOk("ls", "--format", "json");
-        var r = lab.Tether(args);
-        Assert.True(r.ExitCode != 0, $"tether {string.Join(' ', args)} succeeded: {r.Stdout}");
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line, got: {r.Stderr}");
-        Assert.StartsWith("tether: ", lines[0]);
-        foreach (var m in mustMention) Assert.Contains(m, lines[0]);
-        Assert.Equal(kernel, lab.KernelSnapshot());
-        Assert.Equal(store, lab.TetherOk("network", "ls", "--format", "json") + lab.TetherOk("ls", "--format", "json"));
-    }
 
     [Fact]
     public void ParentWithADotButNoVlanNumberIsAPlainInterface()
