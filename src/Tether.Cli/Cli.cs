@@ -261,15 +261,14 @@ static class Cli
             foreach (var o in new Option[] { Name, Network, Ip, Publish, Alias, Dns, DnsSearch, AddHost, Hostname }) c.Options.Add(o);
         }
 
-        public DnsOptions DnsOptions(ParseResult p)
+        /// <summary>The request as typed; checked (bad input fails here, before anything is asked or made).</summary>
+        public SandboxCreateRequest Request(ParseResult p)
         {
-            var o = new DnsOptions(p.GetValue(Dns) ?? [], p.GetValue(DnsSearch) ?? [], p.GetValue(AddHost) ?? [], p.GetValue(Hostname));
-            o.Validate();
-            return o;
+            var r = new SandboxCreateRequest(p.GetValue(Name)!, p.GetValue(Network)!, p.GetValue(Ip), p.GetValue(Alias) ?? [],
+                p.GetValue(Publish) ?? [], p.GetValue(Dns) ?? [], p.GetValue(DnsSearch) ?? [], p.GetValue(AddHost) ?? [], p.GetValue(Hostname));
+            r.Parse();
+            return r;
         }
-
-        public AttachRequest Request(ParseResult p) => new(p.GetValue(Network)!, p.GetValue(Ip), p.GetValue(Alias) ?? [],
-            (p.GetValue(Publish) ?? []).SelectMany(PortSpec.Parse).ToList());
     }
 
     static Command CreateCommand()
@@ -280,11 +279,15 @@ static class Cli
         create.SetAction(p =>
         {
             var request = o.Request(p);
-            var dns = o.DnsOptions(p);
-            using var engine = Engine(p);
-            var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
-            Prepare(engine, sandbox, dns);
-            Console.WriteLine(sandbox.Id);
+            var paths = PathsOf(p);
+            // tetherd, when it runs, makes the sandbox in its warm engine (and updates its DNS in the same step).
+            var id = DaemonClient.TryCreate(paths, request);
+            if (id is null)
+            {
+                using var engine = new TetherEngine(paths);
+                id = Prepare(engine, request).Id;
+            }
+            Console.WriteLine(id);
             return 0;
         });
         return create;
@@ -303,10 +306,8 @@ static class Cli
             if (p.GetValue(detach) && p.GetValue(rm)) throw new TetherException("--rm and -d cannot be combined");
             CheckExecutable(p.GetValue(command)![0]);
             var request = o.Request(p);
-            var dns = o.DnsOptions(p);
             using var engine = Engine(p);
-            var sandbox = engine.CreateSandbox(p.GetValue(o.Name)!, request);
-            Prepare(engine, sandbox, dns);
+            var sandbox = Prepare(engine, request);
             string? log = null;
             if (p.GetValue(detach))
             {
@@ -331,8 +332,7 @@ static class Cli
                 child.WaitForExit();
             if (p.GetValue(rm))
             {
-                engine.RemoveSandbox(sandbox.Id, force: true);
-                SandboxFiles.Remove(engine.Paths, sandbox.Name);
+                Sandboxes.Remove(engine, sandbox.Id, force: true);
                 DaemonClient.Sync(engine.Paths, start: false);
             }
             return child.ExitCode;
@@ -340,20 +340,13 @@ static class Cli
         return run;
     }
 
-    /// <summary>After <c>create</c>/<c>run</c> made the sandbox: writes its resolv.conf and hosts, and has tetherd serve
-    /// its names (starting tetherd when the sandbox is on a network with name resolution). A failure to write the files
-    /// removes the sandbox again.</summary>
-    static void Prepare(TetherEngine engine, Tether.State.SandboxRecord sandbox, DnsOptions dns)
+    /// <summary><c>create</c>/<c>run</c> without tetherd doing it: makes the sandbox with its resolv.conf and hosts, and has
+    /// tetherd serve its names (starting tetherd when the sandbox is on a network with name resolution).</summary>
+    static Tether.State.SandboxRecord Prepare(TetherEngine engine, SandboxCreateRequest request)
     {
-        var details = engine.Details(sandbox);
-        try { SandboxFiles.Write(engine.Paths, details, dns, ResolvConf.Read(ResolvConf.HostPath)); }
-        catch
-        {
-            engine.RemoveSandbox(sandbox.Id, force: true);
-            SandboxFiles.Remove(engine.Paths, sandbox.Name);
-            throw;
-        }
-        DaemonClient.Sync(engine.Paths, start: details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network)));
+        var (sandbox, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Read(ResolvConf.HostPath));
+        DaemonClient.Sync(engine.Paths, start: needsDns);
+        return sandbox;
     }
 
     /// <summary>Arguments of <c>__exec-in</c> that give the process the sandbox's /etc/resolv.conf, /etc/hosts and host name.</summary>
@@ -612,30 +605,36 @@ static class Cli
         var rm = new Command("rm", "Remove sandboxes") { force, names };
         rm.SetAction(p =>
         {
-            using var engine = Engine(p);
-            var failed = 0;
-            var removed = false;
-            foreach (var n in p.GetValue(names)!)
+            var paths = PathsOf(p);
+            TetherEngine? engine = null;   // opened only when tetherd does not do the work
+            try
             {
-                try
+                var failed = 0;
+                var removedLocally = false;
+                foreach (var n in p.GetValue(names)!)
                 {
-                    var known = engine.Sandboxes().FirstOrDefault(s => s.Name == n || s.Id == n || (n.Length >= 3 && s.Id.StartsWith(n, StringComparison.Ordinal)));
-                    if (engine.RemoveSandbox(n, p.GetValue(force)))
+                    try
                     {
-                        if (known is not null) SandboxFiles.Remove(engine.Paths, known.Name);
-                        removed = true;
-                        Console.WriteLine(n);
+                        var removed = DaemonClient.TryRemove(paths, n, p.GetValue(force));
+                        if (removed is null)
+                        {
+                            engine ??= new TetherEngine(paths);
+                            removed = Sandboxes.Remove(engine, n, p.GetValue(force));
+                            removedLocally |= removed.Value;
+                        }
+                        if (removed.Value) Console.WriteLine(n);
+                        else if (!p.GetValue(force)) throw new TetherException($"no such sandbox: {n}");
                     }
-                    else if (!p.GetValue(force)) throw new TetherException($"no such sandbox: {n}");
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
+                        failed++;
+                    }
                 }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
-                    failed++;
-                }
+                if (removedLocally) DaemonClient.Sync(paths, start: false);
+                return failed == 0 ? 0 : 1;
             }
-            if (removed) DaemonClient.Sync(engine.Paths, start: false);
-            return failed == 0 ? 0 : 1;
+            finally { engine?.Dispose(); }
         });
         return rm;
     }

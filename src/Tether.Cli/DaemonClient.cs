@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using Tether.Engine;
 
@@ -22,34 +23,65 @@ static class DaemonClient
     static string Binary => Environment.GetEnvironmentVariable("TETHER_DAEMON_BIN") is { Length: > 0 } b ? b
         : Path.Combine(Path.GetDirectoryName(Environment.ProcessPath)!, "tetherd");
 
-    static HttpClient Client(TetherPaths p, TimeSpan timeout)
+    /// <summary>
+    /// One request to tetherd: HTTP/1.0 over the unix socket (Kestrel then ends the answer by closing, never chunks it),
+    /// with the CLI's state dir in <c>X-Tether-State-Dir</c> (a daemon serving another state dir answers 409).
+    /// Returns the status and the body, or null when no daemon listens on the socket.
+    /// Written on a blocking socket rather than with HttpClient: HttpClient's handler, connection pool and async machinery
+    /// cost about 7 ms of start-up in every tether process that talks to tetherd (measured: `tether daemon status`
+    /// 24.4 ms with it, docs/PERFORMANCE.md), more than the work tetherd does for a <c>create</c>.
+    /// </summary>
+    /// <exception cref="IOException">The daemon accepted but the exchange failed or timed out.</exception>
+    public static (int Status, string Body)? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
     {
-        var socket = SocketPath(p);
-        var handler = new SocketsHttpHandler
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { s.Connect(new UnixDomainSocketEndPoint(SocketPath(p))); }
+        catch (SocketException) { return null; }   // no socket file, or nobody accepting on it
+        s.SendTimeout = s.ReceiveTimeout = timeoutMs;
+        try
         {
-            ConnectCallback = async (_, ct) =>
-            {
-                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try { await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct); }
-                catch { s.Dispose(); throw; }
-                return new NetworkStream(s, ownsSocket: true);
-            },
-            UseProxy = false,
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri("http://tetherd/"), Timeout = timeout };
+            var body = json is null ? [] : Encoding.UTF8.GetBytes(json);
+            var head = $"{method} {path} HTTP/1.0\r\nHost: tetherd\r\nX-Tether-State-Dir: {p.StateDir}\r\n" +
+                       (json is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
+            s.Send(Encoding.UTF8.GetBytes(head));
+            if (body.Length > 0) s.Send(body);
+            var answer = new MemoryStream();
+            var buffer = new byte[16384];
+            for (int n; (n = s.Receive(buffer)) > 0;) answer.Write(buffer, 0, n);
+            var text = Encoding.UTF8.GetString(answer.GetBuffer(), 0, (int)answer.Length);
+            var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            // "HTTP/1.1 201 Created"
+            if (split < 0 || text.Length < 12 || !text.StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(text.AsSpan(9, 3), out var status))
+                throw new IOException($"tetherd: malformed answer to {method} {path}");
+            return (status, text[(split + 4)..]);
+        }
+        catch (SocketException e) { throw new IOException($"tetherd: {method} {path}: {e.Message}", e); }
+    }
+
+    /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
+    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
+
+    /// <summary>A string property of a JSON object answer, null when there is none. Read with JsonDocument, not the
+    /// source-generated serializer, for the start-up reason given at <see cref="SandboxCreateRequest.ToJson"/>.</summary>
+    static string? StringProperty(string json, string name)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     /// <summary>GET /health; null when no daemon answers on the socket.</summary>
     public static JsonElement? Health(TetherPaths p)
     {
-        if (!File.Exists(SocketPath(p))) return null;
         try
         {
-            using var c = Client(p, TimeSpan.FromSeconds(5));
-            var text = c.GetStringAsync("health").GetAwaiter().GetResult();
-            return JsonDocument.Parse(text).RootElement.Clone();
+            if (Send(p, "GET", "/health", timeoutMs: 5000) is not (200, var body)) return null;
+            return JsonDocument.Parse(body).RootElement.Clone();
         }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TaskCanceledException or JsonException) { return null; }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
     }
 
     /// <summary>
@@ -61,24 +93,54 @@ static class DaemonClient
     {
         try
         {
-            if (Health(p) is null)
+            switch (Send(p, "POST", "/v1/dns/sync"))
             {
-                if (!start) return;
-                Start(p);   // a new daemon syncs from the store before it answers /health
-                return;
+                case null:
+                    if (start) Start(p);   // a new daemon syncs from the store before it answers /health
+                    return;
+                case (200, var body):
+                    using (var doc = JsonDocument.Parse(body))
+                        foreach (var e in doc.RootElement.GetProperty("Errors").EnumerateArray()) Console.Error.WriteLine($"tether: warning: tetherd: {e.GetString()}");
+                    return;
+                case var (status, body):
+                    throw new TetherException($"tetherd: sync failed ({status}): {ErrorMessage(body)}");
             }
-            using var c = Client(p, TimeSpan.FromSeconds(30));
-            using var r = c.PostAsync("v1/dns/sync", null).GetAwaiter().GetResult();
-            var body = r.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-            if (!r.IsSuccessStatusCode) throw new TetherException($"tetherd: sync failed ({(int)r.StatusCode}): {body.ReplaceLineEndings(" ")}");
-            using var doc = JsonDocument.Parse(body);
-            foreach (var e in doc.RootElement.GetProperty("Errors").EnumerateArray()) Console.Error.WriteLine($"tether: warning: tetherd: {e.GetString()}");
         }
-        catch (Exception e) when (e is TetherException or HttpRequestException or SocketException or IOException or TaskCanceledException or JsonException)
+        catch (Exception e) when (e is TetherException or IOException or JsonException or KeyNotFoundException)
         {
             Console.Error.WriteLine($"tether: warning: embedded DNS not updated: {e.Message.ReplaceLineEndings(" ")}");
         }
     }
+
+    /// <summary>
+    /// Has tetherd create the sandbox (POST /v1/sandboxes), which it does with its warm engine and makes its names resolve
+    /// in the same step. Returns the new sandbox's id, or null when no tetherd serves this run dir and state dir (the
+    /// caller then does the work itself). Throws <see cref="TetherException"/> with tetherd's one-line message when it
+    /// refused (bad or conflicting input; nothing was changed).
+    /// </summary>
+    public static string? TryCreate(TetherPaths p, SandboxCreateRequest request) =>
+        Send(p, "POST", "/v1/sandboxes", request.ToJson()) switch
+        {
+            null => null,
+            (201, var body) => StringProperty(body, nameof(SandboxCreatedView.Id)) ?? throw new IOException($"tetherd: no Id in {body}"),
+            var (status, body) when NotServedHere(status, body) => null,
+            var (_, body) => throw new TetherException(ErrorMessage(body)),
+        };
+
+    /// <summary>Has tetherd remove the sandbox (DELETE /v1/sandboxes/NAME). True: removed; false: no such sandbox;
+    /// null: no tetherd serves this run dir and state dir. Throws as <see cref="TryCreate"/>.</summary>
+    public static bool? TryRemove(TetherPaths p, string nameOrId, bool force) =>
+        Send(p, "DELETE", $"/v1/sandboxes/{Uri.EscapeDataString(nameOrId)}?force={(force ? "true" : "false")}") switch
+        {
+            null => null,
+            (204, _) => true,
+            var (status, body) when NotServedHere(status, body) => null,
+            (404, _) => false,
+            var (_, body) => throw new TetherException(ErrorMessage(body)),
+        };
+
+    /// <summary>409: the daemon serves another state dir; 404/405 without a body: a daemon without that endpoint.</summary>
+    static bool NotServedHere(int status, string body) => status == 409 || (status is 404 or 405 && body.Length == 0);
 
     /// <summary>Starts tetherd in the background (own session, output to RUN_DIR/tetherd.log) and waits until it answers
     /// /health (at most 10 s). Returns its pid. Throws when it does not come up, with the end of its log.</summary>

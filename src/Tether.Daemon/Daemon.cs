@@ -15,14 +15,14 @@ public sealed record DisconnectRequest(string Sandbox);
 public sealed record HealthView(string Status, int Pid, string RunDir, int Listeners);
 /// <summary>Answer of POST /v1/dns/sync.</summary>
 public sealed record SyncView(int Listeners, IReadOnlyList<string> Started, IReadOnlyList<string> Stopped, IReadOnlyList<string> Errors);
-/// <summary>Body of every error answer.</summary>
-public sealed record ErrorView(string Message);
 
 [JsonSerializable(typeof(ConnectRequest))]
 [JsonSerializable(typeof(DisconnectRequest))]
 [JsonSerializable(typeof(HealthView))]
 [JsonSerializable(typeof(SyncView))]
 [JsonSerializable(typeof(ErrorView))]
+[JsonSerializable(typeof(SandboxCreateRequest))]
+[JsonSerializable(typeof(SandboxCreatedView))]
 [JsonSerializable(typeof(SandboxView))]
 [JsonSerializable(typeof(NetworkView))]
 [JsonSerializable(typeof(List<SandboxSummaryView>))]
@@ -116,6 +116,13 @@ public static class Daemon
 
         app.Use(async (context, next) =>
         {
+            // The CLI names the state dir it works on; a daemon of the same run dir serving another one must not act for it.
+            if (context.Request.Headers["X-Tether-State-Dir"] is [{ } stateDir] && Path.GetFullPath(stateDir) != paths.StateDir)
+            {
+                context.Response.StatusCode = 409;
+                await context.Response.WriteAsJsonAsync(new ErrorView($"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}"), DaemonJson.Default.ErrorView);
+                return;
+            }
             try { await next(context); }
             catch (TetherException e)
             {
@@ -125,6 +132,12 @@ public static class Daemon
             catch (Exception e) when (e is IOException or ArgumentException or FormatException or System.Text.Json.JsonException or BadHttpRequestException)
             {
                 context.Response.StatusCode = 400;
+                await context.Response.WriteAsJsonAsync(new ErrorView(e.Message.ReplaceLineEndings(" ")), DaemonJson.Default.ErrorView);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException && !context.Response.HasStarted)
+            {
+                // A kernel or store failure: the engine rolled back what it did; the CLI prints this line.
+                context.Response.StatusCode = 500;
                 await context.Response.WriteAsJsonAsync(new ErrorView(e.Message.ReplaceLineEndings(" ")), DaemonJson.Default.ErrorView);
             }
         });
@@ -154,6 +167,21 @@ public static class Daemon
                 SandboxFiles.Refresh(paths, e.Details(e.GetSandbox(r.Sandbox)));
                 return 0;
             });
+            Sync();
+            return Results.NoContent();
+        });
+        app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
+        {
+            var (sandbox, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Read(ResolvConf.HostPath)));
+            Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]})");
+            Sync();
+            return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
+        });
+        app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
+        {
+            if (!WithEngine(e => Sandboxes.Remove(e, name, force ?? false)))
+                return Results.Json(new ErrorView($"no such sandbox: {name}"), DaemonJson.Default.ErrorView, statusCode: 404);
+            Console.Error.WriteLine($"tetherd: sandbox {name} removed");
             Sync();
             return Results.NoContent();
         });

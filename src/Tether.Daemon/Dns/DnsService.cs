@@ -17,6 +17,9 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
 {
     readonly Dictionary<string, SandboxDnsServer> servers = new();
     readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
+    // The --dns servers of each sandbox, read once from its options.json (fixed at create): a sync then reads no file per
+    // sandbox, which kept its cost growing with the number of sandboxes.
+    readonly Dictionary<string, IReadOnlyList<IPAddress>> sandboxDns = new();
     readonly Lock gate = new();
     volatile NameTable table = NameTable.Empty;
 
@@ -48,6 +51,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
                 if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox) && NetNs.Exists(s.NsPath)) continue;
                 s.Dispose();
                 servers.Remove(id);
+                sandboxDns.Remove(id);
                 stopped.Add(id);
             }
             table = next;
@@ -82,8 +86,9 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     /// <summary>The sandbox's <c>--dns</c> servers when it has them, else the host's (resolv.conf).</summary>
     Forwarder ForwarderFor(SandboxDetails d, ResolvConf host)
     {
-        var options = SandboxFiles.ReadOptions(paths, d.Sandbox.Name);
-        var list = options.Dns.Count > 0 ? options.Dns.Select(IPAddress.Parse).ToList() : host.Nameservers.ToList();
+        if (!sandboxDns.TryGetValue(d.Sandbox.Id, out var own))
+            sandboxDns[d.Sandbox.Id] = own = SandboxFiles.ReadOptions(paths, d.Sandbox.Name).Dns.Select(IPAddress.Parse).ToList();
+        var list = own.Count > 0 ? own : host.Nameservers.ToList();
         var key = string.Join(' ', list);
         if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list);
         return f;

@@ -24,12 +24,21 @@ public sealed class HostKernel : IDisposable
     /// <summary>Whether the firewall found its ruleset changed behind Tether's back (see <see cref="Firewall.Firewall.Drifted"/>).</summary>
     public bool FirewallDrifted => firewall?.Drifted == true;
 
-    /// <summary>rtnetlink socket inside the sandbox namespace at <paramref name="nsPath"/>, opened once per process
-    /// (each opening costs a dedicated thread that enters the namespace).</summary>
+    /// <summary>rtnetlink socket inside the sandbox namespace at <paramref name="nsPath"/>, opened once per use case
+    /// (each opening costs a dedicated thread that enters the namespace) and closed by <see cref="ReleaseSandboxes"/>.</summary>
     public RtNetlink Sandbox(string nsPath)
     {
         if (!sandboxes.TryGetValue(nsPath, out var nl)) sandboxes[nsPath] = nl = RtNetlink.OpenIn(nsPath);
         return nl;
+    }
+
+    /// <summary>Closes the sandbox sockets; the engine calls it at the end of every use case. In a long-lived process
+    /// (tetherd) a socket kept open would hold its namespace alive after <c>rm</c> (and with it the veth pair), and
+    /// would be reused for a new namespace made at the same path.</summary>
+    public void ReleaseSandboxes()
+    {
+        foreach (var nl in sandboxes.Values) nl.Dispose();
+        sandboxes.Clear();
     }
 
     /// <summary>MTU of the interface that holds the host's IPv4 default route, or 1500 when there is none.</summary>
@@ -43,7 +52,7 @@ public sealed class HostKernel : IDisposable
     public void Dispose()
     {
         netlink?.Dispose();
-        foreach (var nl in sandboxes.Values) nl.Dispose();
+        ReleaseSandboxes();
         firewall?.Dispose();
         nftables?.Dispose();
     }

@@ -125,12 +125,19 @@ public sealed partial class TetherEngine : IDisposable
 
     /// <summary>Runs a use case in one write transaction; when the firewall found its ruleset changed behind Tether's back
     /// during it, rewrites the whole ruleset from the store (as the transaction sees it) before committing.</summary>
-    T Write<T>(Func<T> useCase) => store.Write(() =>
+    T Write<T>(Func<T> useCase)
     {
-        var result = useCase();
-        if (host.FirewallDrifted) ReconcileFirewallLocked();
-        return result;
-    });
+        try
+        {
+            return store.Write(() =>
+            {
+                var result = useCase();
+                if (host.FirewallDrifted) ReconcileFirewallLocked();
+                return result;
+            });
+        }
+        finally { host.ReleaseSandboxes(); }
+    }
 
     /// <summary><c>reconcile</c>: makes the kernel match the store again after changes behind Tether's back: rewrites
     /// the whole nftables ruleset (keeping the user chain), recreates missing bridges with their gateway addresses, and
@@ -302,6 +309,9 @@ public sealed partial class TetherEngine : IDisposable
 
     /// <summary>Finds a sandbox by name, id or unique id prefix; throws when there is none.</summary>
     public SandboxRecord GetSandbox(string nameOrId) => store.Read(() => store.FindSandbox(nameOrId)) ?? throw new TetherException($"no such sandbox: {nameOrId}");
+
+    /// <summary>Finds a sandbox by name, id or unique id prefix; null when there is none.</summary>
+    public SandboxRecord? FindSandbox(string nameOrId) => store.Read(() => store.FindSandbox(nameOrId));
 
     /// <summary>Records the PID of the main process <c>run</c> started in the sandbox.</summary>
     public void SetPid(SandboxRecord s, int? pid) => store.Write(() => { store.SetSandboxPid(s.Id, pid); return 0; });

@@ -79,6 +79,76 @@ public sealed class DaemonTests : IDisposable
         Assert.Equal(1, Rest("GET", "/health").Body!["Listeners"]!.GetValue<int>());
     }
 
+    string Log => File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.log"));
+
+    [Fact]
+    public void CreateAndRmAreServedByTheRunningDaemonWithTheCliBehaviour()
+    {
+        lab.TetherOk("network", "create", "--subnet", "10.91.0.0/24", "a");
+        lab.TetherOk("daemon", "start");
+        var id = lab.TetherOk("create", "--name", "c1", "--network", "a", "--ip", "10.91.0.7", "-p", "8081:80", "--hostname", "h1").Trim();
+        Assert.Contains($"tetherd: sandbox c1 created ({id[..12]})", Log);
+        var ns = Path.Combine(lab.RunDir, "netns", "c1");
+        Assert.Contains("inet 10.91.0.7/24", Sh.Run("nsenter", $"--net={ns}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
+        Assert.Contains("8081", lab.TetherOk("port", "c1"));
+        Assert.Equal("h1", lab.TetherOk("exec", "c1", "--", "hostname").Trim());
+        // A second sandbox finds the first by name at once: the daemon served the create and updated its names in one step.
+        lab.TetherOk("create", "--name", "c2", "--network", "a");
+        Assert.Contains("10.91.0.7", lab.TetherOk("exec", "c2", "--", "getent", "hosts", "c1"));
+
+        // Refusals come back as the CLI's one line, exit 1, and change nothing.
+        var before = lab.StableKernelSnapshot();
+        foreach (var (args, needle) in new (string[], string)[]
+        {
+            (["create", "--name", "c3", "--network", "a", "--ip", "10.91.0.7"], "10.91.0.7"),
+            (["create", "--name", "c3", "--network", "nosuch"], "nosuch"),
+            (["create", "--name", "c1", "--network", "a"], "c1"),
+            (["create", "--name", "c3", "--network", "a", "-p", "8081:80"], "8081"),
+            (["create", "--name", "c3", "--network", "a", "-p", "99999:80"], "99999"),
+        })
+        {
+            var r = lab.Tether(args);
+            Assert.Equal(1, r.ExitCode);
+            Assert.Single(r.Stderr.Trim().Split('\n'));
+            Assert.StartsWith("tether: ", r.Stderr);
+            Assert.Contains(needle, r.Stderr);
+        }
+        Assert.Equal(before, lab.StableKernelSnapshot());
+
+        Assert.Equal("c1", lab.TetherOk("rm", "c1").Trim());
+        Assert.Contains("tetherd: sandbox c1 removed", Log);
+        Assert.False(File.Exists(ns));
+        Assert.Empty(lab.TetherOk("exec", "c2", "--", "sh", "-c", "getent hosts c1 || true").Trim());
+        var again = lab.Tether("rm", "c1");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal("tether: no such sandbox: c1", again.Stderr.Trim());
+        Assert.Equal("", lab.TetherOk("rm", "-f", "c1").Trim());
+    }
+
+    [Fact]
+    public void ADaemonOfAnotherStateDirIsNotUsed()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("daemon", "start");
+        var other = Path.Combine(Path.GetDirectoryName(lab.StateDir)!, "other-state");
+        // Same run dir, another state dir: the daemon answers 409 and the CLI does the work on its own store.
+        var r = Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary,
+            "--state-dir", other, "--run-dir", lab.RunDir, "create", "--name", "x"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain("sandbox x created", Log);
+        Assert.Empty(lab.TetherJson("ls").AsArray());
+        Assert.Equal(409, Curl409());
+        var rm = Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary,
+            "--state-dir", other, "--run-dir", lab.RunDir, "rm", "x"]);
+        Assert.True(rm.ExitCode == 0, rm.Stderr);
+
+        int Curl409()
+        {
+            var c = Sh.Try(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", Socket, "-H", $"X-Tether-State-Dir: {other}", "-X", "DELETE", "http://tetherd/v1/sandboxes/x"]);
+            return int.Parse(c.Stdout);
+        }
+    }
+
     [Fact]
     public void DefaultBridgeDoesNotStartTheDaemon()
     {
