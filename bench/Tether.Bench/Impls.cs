@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Tether.Bench;
@@ -27,6 +28,10 @@ public abstract class Impl(Lab lab)
 
     /// <summary>Untimed: whatever is done once per network (or nothing, when the first sandbox makes the network).</summary>
     public virtual void Setup() { }
+
+    /// <summary>A long-running process the implementation's commands hand work to (not a child of any timed command, so
+    /// not in the peak RSS column): its name, memory high-water mark (KiB) and CPU time so far (ms); null when none.</summary>
+    public virtual (string Name, long PeakRssKiB, double CpuMs)? Resident() => null;
     public abstract void Create(int k);
     public abstract void Remove(int k);
 }
@@ -62,8 +67,24 @@ public sealed class TetherImpl : Impl
 
     public override string SandboxPath(int k) => Path.Combine(runDir, "netns", "s" + k);
 
-    public override void Setup() =>
+    /// <summary>The network, and tetherd: a CLI hands create/rm to a running tetherd, and the first sandbox on a network
+    /// with name resolution would start it anyway (a one-off cost, like starting dockerd, kept out of the figures).</summary>
+    public override void Setup()
+    {
         R.InLab(Tether("network", "create", "--subnet", Subnet, "--gateway", Gateway, "-o", "bridge.name=" + Bridge, "benchnet"));
+        R.InLab(Tether("daemon", "start"));
+        Lab.OnDispose(() => R.InLab(Tether("daemon", "stop"), check: false));
+    }
+
+    public override (string Name, long PeakRssKiB, double CpuMs)? Resident()
+    {
+        var pid = File.ReadAllText(Path.Combine(runDir, "tetherd.pid")).Trim();
+        var hwm = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');   // utime and stime: fields 14 and 15 of proc(5)
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return ("tetherd", long.Parse(hwm.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture), ticks * 1000.0 / 100);
+    }
 
     public override void Create(int k) =>
         R.InLab(Tether("create", "--name", "s" + k, "--network", "benchnet", "-p", $"{PortBase + k}:{ContainerPort}"));

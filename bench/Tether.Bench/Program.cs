@@ -21,6 +21,10 @@ public sealed class Round(string impl, int count)
     public double StartFloorMs { get; set; }
     public string? Error { get; set; }
     public string Checked { get; set; } = "";
+    /// <summary>The implementation's resident process (see <see cref="Impl.Resident"/>): name, peak RSS, and CPU spent
+    /// during the timed creates and removes, per sandbox.</summary>
+    public (string Name, long PeakRssKiB, double CpuMsPerSandbox)? Resident { get; set; }
+    internal double ResidentCpuBeforeMs { get; set; }
 
     public double CreateRemove(int k) => CreateMs[k - 1] + RemoveMs[k - 1];
     public double CreateMedian => Stats.Median(CreateMs);
@@ -230,6 +234,7 @@ public static class Program
                     for (int i = 0; i < floor.Length; i++) floor[i] = lab.Run.InLab(["/bin/true"]).Child.Elapsed.TotalMilliseconds;
                     round.StartFloorMs = Stats.Median(floor);
                     impl.Setup();
+                    round.ResidentCpuBeforeMs = impl.Resident()?.CpuMs ?? 0;
                 }
                 catch (Exception e) { Fail(round, e); }
             }
@@ -257,6 +262,7 @@ public static class Program
                     round.Checked += VerifyRemoved(impl, lab, n);
                     round.PeakRssKiB = lab.Run.PeakRssKiB;
                     round.PeakRssProgram = lab.Run.PeakRssProgram;
+                    if (impl.Resident() is { } res) round.Resident = (res.Name, res.PeakRssKiB, (res.CpuMs - round.ResidentCpuBeforeMs) / n);
                 }
                 catch (Exception e) { Fail(round, e); }
         }
@@ -412,6 +418,9 @@ public static class Program
             foreach (var r in rows)
                 sb.AppendLine("| " + string.Join(" | ", [r.Impl, .. r.Cells, .. Enumerable.Repeat("", Math.Max(0, h.Length - 1 - r.Cells.Length))]) + " |");
             sb.AppendLine();
+            foreach (var r in rounds.Where(r => r.Count == n && r.Error == null && r.Resident is not null))
+                sb.AppendLine($"{r.Impl}'s resident {r.Resident!.Value.Name} (started in the untimed set-up; no timed command waits for it, so it is not in " +
+                              $"the peak RSS column): peak RSS {r.Resident.Value.PeakRssKiB / 1024.0:F1} MiB, CPU {F(r.Resident.Value.CpuMsPerSandbox)} ms per sandbox (create + remove).").AppendLine();
         }
         var floors = rounds.Where(r => r.Error == null).Select(r => r.StartFloorMs).ToArray();
         if (floors.Length > 0)
