@@ -78,7 +78,7 @@ public static class Sandboxes
     {
         var (attach, dns) = request.Parse();
         var sandbox = engine.CreateSandbox(request.Name, attach);
-        var details = engine.Details(sandbox);
+        var details = engine.Attachments(sandbox);
         try { SandboxFiles.Write(engine.Paths, details, dns, host); }
         catch
         {

@@ -319,18 +319,22 @@ public sealed partial class TetherEngine : IDisposable
     /// <summary>Everything about one sandbox: its record, endpoints with their networks, and published ports.</summary>
     public SandboxDetails Details(SandboxRecord s) => DetailsOf([s])[0];
 
+    /// <summary><see cref="Details"/> without the /proc scan for its processes (Pids empty): what writing the sandbox's
+    /// files needs, at a cost that does not grow with the number of processes on the machine.</summary>
+    public SandboxDetails Attachments(SandboxRecord s) => DetailsOf([s], withPids: false)[0];
+
     /// <summary>Details of every sandbox, read in one snapshot.</summary>
     public IReadOnlyList<SandboxDetails> AllDetails() => DetailsOf(null);
 
     /// <summary>Details of the given sandboxes (all when null): one store snapshot and one scan of /proc.</summary>
-    IReadOnlyList<SandboxDetails> DetailsOf(IReadOnlyList<SandboxRecord>? only) => store.Read(() =>
+    IReadOnlyList<SandboxDetails> DetailsOf(IReadOnlyList<SandboxRecord>? only, bool withPids = true) => store.Read(() =>
     {
         var sandboxes = only ?? store.Sandboxes();
         var networks = store.Networks().ToDictionary(n => n.Id);
-        var pids = NetNs.Pids(sandboxes.Where(s => !IsHostMode(s)).Select(s => s.NsPath).ToList());
+        var pids = withPids ? NetNs.Pids(sandboxes.Where(s => !IsHostMode(s)).Select(s => s.NsPath).ToList()) : null;
         return sandboxes.Select(s => new SandboxDetails(s,
             store.EndpointsOfSandbox(s.Id).Select(e => new EndpointDetails(e, networks[e.NetworkId], store.PortBindingsOfEndpoint(e.Id))).ToList(),
-            IsHostMode(s) ? PidsOf(s) : pids[s.NsPath],
+            pids is null ? [] : IsHostMode(s) ? PidsOf(s) : pids[s.NsPath],
             s.NetworkMode is null ? null : networks.Values.FirstOrDefault(n => n.Name == s.NetworkMode))).ToList();
     });
 
