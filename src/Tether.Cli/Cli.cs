@@ -158,9 +158,9 @@ static class Cli
             {
                 if (p.GetValue(format) is not ("json" or "{{json .}}")) throw new TetherException($"unknown format \"{p.GetValue(format)}\" (use json)");
                 using var engine = Engine(p);
-                var views = p.GetValue(names)!.Select(x => engine.GetNetwork(x)).Select(n => Views.Network(n, engine.NetworkEndpoints(n))).ToList();
-                Console.WriteLine(JsonSerializer.Serialize(views, ViewJson.Default.ListNetworkView));
-                return 0;
+                var found = Lookup(p.GetValue(names)!, engine.GetNetwork, out var failed);
+                Console.WriteLine(JsonSerializer.Serialize(found.Select(n => Views.Network(n, engine.NetworkEndpoints(n))).ToList(), ViewJson.Default.ListNetworkView));
+                return failed ? 1 : 0;
             });
             cmd.Subcommands.Add(inspect);
         }

@@ -22,6 +22,11 @@ public class NetworkCliTests
         Assert.Equal("172.17.0.1", (string?)nets[0]!["IPAM"]!["Config"]![0]!["Gateway"]);
         Assert.Equal("172.18.0.0/16", (string?)nets[1]!["IPAM"]!["Config"]![0]!["Subnet"]);
         Assert.Equal("172.20.0.0/16", (string?)nets[2]!["IPAM"]!["Config"]![0]!["Subnet"]);
+        // As docker network inspect: the networks found are printed, each missing one is an error line, exit 1.
+        var partly = lab.Tether("network", "inspect", "n1", "nosuch", "n2", "--format", "json");
+        Assert.Equal(1, partly.ExitCode);
+        Assert.Equal(["n1", "n2"], JsonNode.Parse(partly.Stdout)!.AsArray().Select(n => (string)n!["Name"]!));
+        Assert.Equal("tether: network nosuch not found", partly.Stderr.Trim());
 
         // The default network's bridge is tether0 and holds the gateway address.
         var addrs = JsonNode.Parse(lab.Exec("ip", "-j", "addr", "show", "dev", "tether0"))!.AsArray();
