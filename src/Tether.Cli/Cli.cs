@@ -32,18 +32,11 @@ static class Cli
         var root = new RootCommand("Tether: container networking for Linux (networks, IPAM, sandboxes, NAT, published ports)");
         root.Options.Add(StateDir);
         root.Options.Add(RunDir);
-        root.Subcommands.Add(NetworkCommand());
-        root.Subcommands.Add(CreateCommand());
-        root.Subcommands.Add(RunCommand());
-        root.Subcommands.Add(ExecCommand());
-        root.Subcommands.Add(LsCommand());
-        root.Subcommands.Add(InspectCommand());
-        root.Subcommands.Add(PortCommand());
-        root.Subcommands.Add(RmCommand());
-        root.Subcommands.Add(ReconcileCommand());
-        root.Subcommands.Add(InfoCommand());
-        root.Subcommands.Add(ExecInCommand());
-        root.Subcommands.Add(DaemonCommand());
+        // Only the command named on the line is built when there is one (every tether process builds its command tree
+        // before it does anything, and create/rm are on the hot path); help, and a word that names no command, get all.
+        if (Commands.TryGetValue(CommandWord(args) ?? "", out var only)) root.Subcommands.Add(only());
+        else
+            foreach (var make in Commands.Values.Distinct()) root.Subcommands.Add(make());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -67,6 +60,25 @@ static class Cli
             Console.Error.WriteLine($"tether: {OneLine(e.Message)}");
             return 1;
         }
+    }
+
+    /// <summary>The top-level commands by name and alias.</summary>
+    static readonly Dictionary<string, Func<Command>> Commands = new()
+    {
+        ["network"] = NetworkCommand, ["create"] = CreateCommand, ["run"] = RunCommand, ["exec"] = ExecCommand,
+        ["ls"] = LsCommand, ["ps"] = LsCommand, ["inspect"] = InspectCommand, ["port"] = PortCommand, ["rm"] = RmCommand,
+        ["reconcile"] = ReconcileCommand, ["info"] = InfoCommand, ["__exec-in"] = ExecInCommand, ["daemon"] = DaemonCommand,
+    };
+
+    /// <summary>The first word that is neither an option nor the value of a global option: the command's name.</summary>
+    static string? CommandWord(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--state-dir" or "--run-dir") { i++; continue; }
+            if (!args[i].StartsWith('-')) return args[i];
+        }
+        return null;
     }
 
     /// <summary>One line, without .NET's " (Parameter 'x')" suffix of argument exceptions.</summary>
