@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
+using Tether.Dns;
 using Tether.Engine;
 using Tether.Ipam;
 
@@ -91,6 +92,7 @@ public static partial class Plugin
     static (int, string, string?) Classify(Exception e) => e switch
     {
         CniException c => (c.Code, c.Message, c.Details),
+        CniInputException => (CniException.InvalidNetworkConfig, OneLine(e.Message), null),
         SqliteException { SqliteErrorCode: 5 or 6 } => (CniException.TryAgainLater, $"Tether's store is busy: {e.Message}", null),
         TetherException or IpamException or ArgumentException or FormatException => (CniException.Refused, OneLine(e.Message), null),
         IOException or UnauthorizedAccessException or SqliteException => (CniException.IoFailure, OneLine(e.Message), null),
@@ -168,11 +170,18 @@ public static partial class Plugin
             // would land on the host.
             if (Tether.Linux.NetNs.Exists(netns) && Tether.Linux.NetNs.Inode(netns) == Tether.Linux.NetNs.Inode("/proc/self/ns/net"))
                 throw new CniException(CniException.InvalidEnvironment, $"CNI_NETNS {netns} is the plugin's own (the host's) network namespace");
+            if (!Tether.Linux.NetNs.Exists(netns))
+                throw new CniException(CniException.InvalidEnvironment, $"CNI_NETNS {netns} is not a network namespace");
             var args = CniArgs.Parse(Env("CNI_ARGS"));
             var rc = conf.RuntimeConfig;
             var (network, inline) = Network();
-            var ip = (rc?.Ips is { Count: > 0 } ips ? One(ips, "runtimeConfig.ips") : null) ?? args.Ip ?? ArgsCni("ips");
-            var mac = rc?.Mac ?? args.Mac ?? ArgsCni("mac");
+            var ip = (rc?.Ips is { Count: > 0 } ips ? One(ips, "runtimeConfig.ips") : null) ?? ArgsCni("ips");
+            var ipFromEnv = ip is null && args.Ip is not null;
+            ip ??= args.Ip;
+            var mac = rc?.Mac ?? ArgsCni("mac");
+            var macFromEnv = mac is null && args.Mac is not null;
+            mac ??= args.Mac;
+            var resolver = Resolver();
             var aliases = rc?.Aliases?.GetValueOrDefault(name) ?? [];
             var ports = (rc?.PortMappings ?? []).Select(ToBinding).ToList();
 
@@ -187,9 +196,14 @@ public static partial class Plugin
             try
             {
                 using var engine = OpenEngine();
-                if (inline is null && !engine.Networks().Any(x => x.Name == network || x.Id == network))
-                    throw new CniException(CniException.InvalidNetworkConfig, $"network {network} not found (create it with tether network create, or define it inline)");
-                var a = engine.CniAdd(new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports));
+                CniAttachment a;
+                try { a = engine.CniAdd(new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports, resolver)); }
+                catch (CniInputException e)
+                {
+                    // A value from CNI_ARGS is the environment's (4); anything else came with the network config (7).
+                    var fromEnv = e.Input == CniInput.Address && ipFromEnv || e.Input == CniInput.Mac && macFromEnv;
+                    throw new CniException(fromEnv ? CniException.InvalidEnvironment : CniException.InvalidNetworkConfig, (fromEnv ? "CNI_ARGS: " : "") + e.Message);
+                }
                 return Merge(Results.Of(a, version, netns, ipamResult?.Routes, Dns()), conf.PrevResult);
             }
             catch when (ipam.Delegate is not null)
@@ -252,11 +266,12 @@ public static partial class Plugin
         public Result? Status()
         {
             if (Before(version, "1.1.0")) throw new CniException(CniException.IncompatibleVersion, $"STATUS needs cniVersion 1.1.0, the config has {version}");
+            var (network, inline) = Network();
             using (var engine = OpenEngine())
             {
-                var (network, inline) = Network();
-                if (inline is null && !engine.Networks().Any(x => x.Name == network || x.Id == network))
-                    throw new CniException(CniException.NotAvailable, $"network {network} does not exist");
+                // A bad definition is an invalid config (7, from CniStatus); a missing network or a full subnet is
+                // "not available" (50): the plugin cannot serve an ADD now.
+                if (engine.CniStatus(network, inline) is { } why) throw new CniException(CniException.NotAvailable, why);
             }
             if (ipam.Delegate is { } plugin) DelegateTolerant(plugin, "STATUS");
             return null;
@@ -271,6 +286,22 @@ public static partial class Plugin
             {
                 Nameservers = r?.Servers ?? d?.Nameservers, Domain = d?.Domain, Search = r?.Searches ?? d?.Search, Options = r?.Options ?? d?.Options,
             };
+        }
+
+        /// <summary>The ADD's resolver for the sandbox's resolv.conf: runtimeConfig <c>dns</c> over the config's <c>dns</c>
+        /// (<c>domain</c> as the search list when there is none), null when neither is given.</summary>
+        ResolvConf? Resolver()
+        {
+            if (Dns() is not { } d) return null;
+            var servers = new List<IPAddress>();
+            foreach (var s in d.Nameservers ?? [])
+                servers.Add(IPAddress.TryParse(s, out var a) ? a : throw new CniException(CniException.InvalidNetworkConfig, $"dns: nameserver \"{s}\" is not an IP address"));
+            var search = d.Search is { Count: > 0 } list ? list : d.Domain is { Length: > 0 } domain ? [domain] : [];
+            foreach (var s in search)
+                if (s.Length is 0 or > 253 || s.Any(char.IsWhiteSpace)) throw new CniException(CniException.InvalidNetworkConfig, $"dns: search domain \"{s}\" is not a domain name");
+            foreach (var o in d.Options ?? [])
+                if (o.Length == 0 || o.Any(char.IsWhiteSpace)) throw new CniException(CniException.InvalidNetworkConfig, $"dns: option \"{o}\" is not a resolv.conf option");
+            return new ResolvConf(servers, search, d.Options ?? []);
         }
 
         string? ArgsCni(string field) =>
