@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Tether.Dns;
 using Tether.Engine;
@@ -39,8 +38,12 @@ public static partial class Plugin
     public static readonly string[] SupportedVersions = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
     const string LatestVersion = "1.1.0";
 
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$")]
-    private static partial Regex ContainerIdRule();
+    /// <summary>CNI_CONTAINERID (SPEC.md "Parameters"): <c>^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$</c>, checked by a loop (no Regex
+    /// engine in the binary: it costs start-up time and memory in every call).</summary>
+    static bool ValidContainerId(string s) => s.Length > 0 && char.IsAsciiLetterOrDigit(s[0]) && s.AsSpan(1).IndexOfAnyExcept(ContainerIdChars) < 0;
+
+    static readonly System.Buffers.SearchValues<char> ContainerIdChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
 
     public static int Run()
     {
@@ -52,12 +55,12 @@ public static partial class Plugin
             var stdin = ReadStdin();
             if (command == "VERSION")
             {
-                Write(stdout, new VersionResult { CniVersion = LatestVersion, SupportedVersions = [.. SupportedVersions] }, CniJson.Default.VersionResult);
+                CniJsonText.Write(stdout, new VersionResult { CniVersion = LatestVersion, SupportedVersions = [.. SupportedVersions] });
                 return 0;
             }
             if (command is null) throw new CniException(CniException.InvalidEnvironment, "CNI_COMMAND is not set");
             NetConf conf;
-            try { conf = JsonSerializer.Deserialize(stdin, CniJson.Default.NetConf) ?? throw new JsonException("null"); }
+            try { conf = CniJsonText.NetConf(CniJsonText.Parse(stdin)); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the network config on stdin: {e.Message}"); }
             version = conf.CniVersion;
             if (version is null || !SupportedVersions.Contains(version))
@@ -72,7 +75,7 @@ public static partial class Plugin
                 "STATUS" => run.Status(),
                 _ => throw new CniException(CniException.InvalidEnvironment, $"CNI_COMMAND \"{command}\" is not one of ADD, DEL, CHECK, GC, STATUS, VERSION"),
             };
-            if (result is not null) Write(stdout, result, CniJson.Default.Result);
+            if (result is not null) CniJsonText.Write(stdout, result);
             return 0;
         }
         catch (DelegateException e)
@@ -83,8 +86,7 @@ public static partial class Plugin
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var (code, msg, details) = Classify(e);
-            Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details },
-                CniJson.Default.ErrorResult);
+            CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details });
             return 1;
         }
     }
@@ -107,14 +109,6 @@ public static partial class Plugin
         using var buffer = new MemoryStream();
         stdin.CopyTo(buffer);
         return buffer.ToArray();
-    }
-
-    static void Write<T>(Stream stdout, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-    {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        stdout.Write(bytes);
-        stdout.Write("\n"u8);
-        stdout.Flush();
     }
 
     internal static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
@@ -141,7 +135,7 @@ public static partial class Plugin
         CniKey Key()
         {
             var cid = RequireEnv("CNI_CONTAINERID");
-            if (!ContainerIdRule().IsMatch(cid))
+            if (!ValidContainerId(cid))
                 throw new CniException(CniException.InvalidEnvironment, $"CNI_CONTAINERID \"{cid}\" is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
             var ifName = RequireEnv("CNI_IFNAME");
             if (ifName.Length > 15 || ifName is "." or ".." || ifName.Any(c => c is '/' or ':' || char.IsWhiteSpace(c)))
@@ -345,7 +339,7 @@ public static partial class Plugin
             var (exit, output) = Exec(plugin, cmd);
             if (exit != 0) throw new DelegateException(output, plugin);
             if (!expectResult) return new Result();
-            try { return JsonSerializer.Deserialize(output, CniJson.Default.Result) ?? new Result(); }
+            try { return CniJsonText.Result(CniJsonText.Parse(output)); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the result of IPAM plugin {plugin}: {e.Message}"); }
         }
 
@@ -356,7 +350,7 @@ public static partial class Plugin
             if (exit == 0) return;
             try
             {
-                var err = JsonSerializer.Deserialize(output, CniJson.Default.ErrorResult);
+                var err = CniJsonText.ErrorResult(CniJsonText.Parse(output));
                 if (err is { Code: CniException.IncompatibleVersion or CniException.InvalidEnvironment }) return;
             }
             catch (JsonException) { }
@@ -404,7 +398,7 @@ public static partial class Plugin
         {
             if (json is not { ValueKind: JsonValueKind.Object } j) return new(null, null, null, null);
             IpamConf c;
-            try { c = j.Deserialize(CniJson.Default.IpamConf)!; }
+            try { c = CniJsonText.IpamConf(j); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding ipam: {e.Message}"); }
             var ranges = c.Ranges?.SelectMany(r => r).ToList() ?? [];
             if (ranges.Count > 1) throw new CniException(CniException.UnsupportedField, "ipam.ranges: a Tether network has one subnet; give one range");

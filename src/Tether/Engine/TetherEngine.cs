@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 using Tether.Drivers;
 using Tether.Ipam;
 using Tether.Linux;
@@ -38,8 +37,21 @@ public sealed partial class TetherEngine : IDisposable
     /// <summary>Predefined networks, as in Docker: a sandbox on <c>host</c> is the namespace Tether runs in, one on
     /// <c>none</c> has only its loopback. Each is made once per state dir and cannot be removed.</summary>
     public static readonly IReadOnlyDictionary<string, string> PredefinedNetworks = new Dictionary<string, string> { ["host"] = "host", ["none"] = "null" };
-    static readonly Regex NameRule = new("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", RegexOptions.Compiled);
-    static readonly Regex AliasRule = new("^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$", RegexOptions.Compiled);
+
+    /// <summary>Names of networks and sandboxes: <c>[a-zA-Z0-9][a-zA-Z0-9_.-]*</c> (docker's). A loop rather than a Regex:
+    /// the Regex engine alone adds hundreds of KB of code and start-up work to every short-lived process.</summary>
+    static class NameRule
+    {
+        public static bool IsMatch(string s) => s.Length > 0 && char.IsAsciiLetterOrDigit(s[0]) && s.AsSpan(1).IndexOfAnyExcept(Allowed) < 0;
+        internal static readonly System.Buffers.SearchValues<char> Allowed =
+            System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+    }
+
+    /// <summary>Network-scoped aliases: <c>[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?</c>.</summary>
+    static class AliasRule
+    {
+        public static bool IsMatch(string s) => NameRule.IsMatch(s) && char.IsAsciiLetterOrDigit(s[^1]);
+    }
 
     readonly SqliteStore store;
     readonly HostKernel host = new();

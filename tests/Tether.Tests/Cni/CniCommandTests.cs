@@ -81,6 +81,8 @@ public sealed class CniCommandTests : IDisposable
         { "version 2.0.0", 1 },
         { "no version", 1 },
         { "bad json", 6 },
+        { "wrong json type", 6 },
+        { "wrong json type nested", 6 },
         { "no container id", 4 },
         { "bad container id", 4 },
         { "no netns", 4 },
@@ -134,6 +136,8 @@ public sealed class CniCommandTests : IDisposable
             case "version 2.0.0": conf["cniVersion"] = "2.0.0"; break;
             case "no version": conf.Remove("cniVersion"); break;
             case "bad json": input = JsonValue.Create("{\"cniVersion\": ")!; break;
+            case "wrong json type": conf["name"] = 5; break;
+            case "wrong json type nested": conf["runtimeConfig"] = JsonNode.Parse("""{"portMappings":[{"hostPort":"80","containerPort":80}]}"""); break;
             case "no container id": cid = null; break;
             case "bad container id": cid = "../x"; break;
             case "no netns": netns = null; break;
