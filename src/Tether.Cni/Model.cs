@@ -4,7 +4,8 @@ using System.Text.Json.Serialization;
 namespace Tether.Cni;
 
 // JSON shapes of the CNI specification 1.1.0 (SPEC.md of containernetworking/cni) and its conventions document
-// (CONVENTIONS.md: runtimeConfig capabilities, CNI_ARGS), serialised by source generation (NativeAOT).
+// (CONVENTIONS.md: runtimeConfig capabilities, CNI_ARGS), read and written by CniJsonText (JsonText.cs); the
+// [JsonPropertyName] attributes document each member's JSON name.
 
 /// <summary>The network configuration a runtime passes on stdin (SPEC.md "Section 1: Network configuration format",
 /// one plugin's entry of a conflist with <c>name</c>, <c>cniVersion</c>, <c>runtimeConfig</c> and <c>prevResult</c> added).</summary>
@@ -153,12 +154,3 @@ public sealed class VersionResult
     [JsonPropertyName("cniVersion")] public string? CniVersion { get; set; }
     [JsonPropertyName("supportedVersions")] public List<string>? SupportedVersions { get; set; }
 }
-
-[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true,
-    ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
-[JsonSerializable(typeof(NetConf))]
-[JsonSerializable(typeof(IpamConf))]
-[JsonSerializable(typeof(Result))]
-[JsonSerializable(typeof(ErrorResult))]
-[JsonSerializable(typeof(VersionResult))]
-public sealed partial class CniJson : JsonSerializerContext;

@@ -3,8 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
+using Tether.Dns;
 using Tether.Engine;
 using Tether.Ipam;
 
@@ -38,8 +38,12 @@ public static partial class Plugin
     public static readonly string[] SupportedVersions = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
     const string LatestVersion = "1.1.0";
 
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$")]
-    private static partial Regex ContainerIdRule();
+    /// <summary>CNI_CONTAINERID (SPEC.md "Parameters"): <c>^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$</c>, checked by a loop (no Regex
+    /// engine in the binary: it costs start-up time and memory in every call).</summary>
+    static bool ValidContainerId(string s) => s.Length > 0 && char.IsAsciiLetterOrDigit(s[0]) && s.AsSpan(1).IndexOfAnyExcept(ContainerIdChars) < 0;
+
+    static readonly System.Buffers.SearchValues<char> ContainerIdChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
 
     public static int Run()
     {
@@ -51,12 +55,12 @@ public static partial class Plugin
             var stdin = ReadStdin();
             if (command == "VERSION")
             {
-                Write(stdout, new VersionResult { CniVersion = LatestVersion, SupportedVersions = [.. SupportedVersions] }, CniJson.Default.VersionResult);
+                CniJsonText.Write(stdout, new VersionResult { CniVersion = LatestVersion, SupportedVersions = [.. SupportedVersions] });
                 return 0;
             }
             if (command is null) throw new CniException(CniException.InvalidEnvironment, "CNI_COMMAND is not set");
             NetConf conf;
-            try { conf = JsonSerializer.Deserialize(stdin, CniJson.Default.NetConf) ?? throw new JsonException("null"); }
+            try { conf = CniJsonText.NetConf(CniJsonText.Parse(stdin)); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the network config on stdin: {e.Message}"); }
             version = conf.CniVersion;
             if (version is null || !SupportedVersions.Contains(version))
@@ -71,7 +75,7 @@ public static partial class Plugin
                 "STATUS" => run.Status(),
                 _ => throw new CniException(CniException.InvalidEnvironment, $"CNI_COMMAND \"{command}\" is not one of ADD, DEL, CHECK, GC, STATUS, VERSION"),
             };
-            if (result is not null) Write(stdout, result, CniJson.Default.Result);
+            if (result is not null) CniJsonText.Write(stdout, result);
             return 0;
         }
         catch (DelegateException e)
@@ -82,8 +86,7 @@ public static partial class Plugin
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var (code, msg, details) = Classify(e);
-            Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details },
-                CniJson.Default.ErrorResult);
+            CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details });
             return 1;
         }
     }
@@ -91,6 +94,7 @@ public static partial class Plugin
     static (int, string, string?) Classify(Exception e) => e switch
     {
         CniException c => (c.Code, c.Message, c.Details),
+        CniInputException => (CniException.InvalidNetworkConfig, OneLine(e.Message), null),
         SqliteException { SqliteErrorCode: 5 or 6 } => (CniException.TryAgainLater, $"Tether's store is busy: {e.Message}", null),
         TetherException or IpamException or ArgumentException or FormatException => (CniException.Refused, OneLine(e.Message), null),
         IOException or UnauthorizedAccessException or SqliteException => (CniException.IoFailure, OneLine(e.Message), null),
@@ -105,14 +109,6 @@ public static partial class Plugin
         using var buffer = new MemoryStream();
         stdin.CopyTo(buffer);
         return buffer.ToArray();
-    }
-
-    static void Write<T>(Stream stdout, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-    {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        stdout.Write(bytes);
-        stdout.Write("\n"u8);
-        stdout.Flush();
     }
 
     internal static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
@@ -139,7 +135,7 @@ public static partial class Plugin
         CniKey Key()
         {
             var cid = RequireEnv("CNI_CONTAINERID");
-            if (!ContainerIdRule().IsMatch(cid))
+            if (!ValidContainerId(cid))
                 throw new CniException(CniException.InvalidEnvironment, $"CNI_CONTAINERID \"{cid}\" is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
             var ifName = RequireEnv("CNI_IFNAME");
             if (ifName.Length > 15 || ifName is "." or ".." || ifName.Any(c => c is '/' or ':' || char.IsWhiteSpace(c)))
@@ -168,11 +164,18 @@ public static partial class Plugin
             // would land on the host.
             if (Tether.Linux.NetNs.Exists(netns) && Tether.Linux.NetNs.Inode(netns) == Tether.Linux.NetNs.Inode("/proc/self/ns/net"))
                 throw new CniException(CniException.InvalidEnvironment, $"CNI_NETNS {netns} is the plugin's own (the host's) network namespace");
+            if (!Tether.Linux.NetNs.Exists(netns))
+                throw new CniException(CniException.InvalidEnvironment, $"CNI_NETNS {netns} is not a network namespace");
             var args = CniArgs.Parse(Env("CNI_ARGS"));
             var rc = conf.RuntimeConfig;
             var (network, inline) = Network();
-            var ip = (rc?.Ips is { Count: > 0 } ips ? One(ips, "runtimeConfig.ips") : null) ?? args.Ip ?? ArgsCni("ips");
-            var mac = rc?.Mac ?? args.Mac ?? ArgsCni("mac");
+            var ip = (rc?.Ips is { Count: > 0 } ips ? One(ips, "runtimeConfig.ips") : null) ?? ArgsCni("ips");
+            var ipFromEnv = ip is null && args.Ip is not null;
+            ip ??= args.Ip;
+            var mac = rc?.Mac ?? ArgsCni("mac");
+            var macFromEnv = mac is null && args.Mac is not null;
+            mac ??= args.Mac;
+            var resolver = Resolver();
             var aliases = rc?.Aliases?.GetValueOrDefault(name) ?? [];
             var ports = (rc?.PortMappings ?? []).Select(ToBinding).ToList();
 
@@ -187,9 +190,14 @@ public static partial class Plugin
             try
             {
                 using var engine = OpenEngine();
-                if (inline is null && !engine.Networks().Any(x => x.Name == network || x.Id == network))
-                    throw new CniException(CniException.InvalidNetworkConfig, $"network {network} not found (create it with tether network create, or define it inline)");
-                var a = engine.CniAdd(new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports));
+                CniAttachment a;
+                try { a = engine.CniAdd(new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports, resolver)); }
+                catch (CniInputException e)
+                {
+                    // A value from CNI_ARGS is the environment's (4); anything else came with the network config (7).
+                    var fromEnv = e.Input == CniInput.Address && ipFromEnv || e.Input == CniInput.Mac && macFromEnv;
+                    throw new CniException(fromEnv ? CniException.InvalidEnvironment : CniException.InvalidNetworkConfig, (fromEnv ? "CNI_ARGS: " : "") + e.Message);
+                }
                 return Merge(Results.Of(a, version, netns, ipamResult?.Routes, Dns()), conf.PrevResult);
             }
             catch when (ipam.Delegate is not null)
@@ -252,11 +260,12 @@ public static partial class Plugin
         public Result? Status()
         {
             if (Before(version, "1.1.0")) throw new CniException(CniException.IncompatibleVersion, $"STATUS needs cniVersion 1.1.0, the config has {version}");
+            var (network, inline) = Network();
             using (var engine = OpenEngine())
             {
-                var (network, inline) = Network();
-                if (inline is null && !engine.Networks().Any(x => x.Name == network || x.Id == network))
-                    throw new CniException(CniException.NotAvailable, $"network {network} does not exist");
+                // A bad definition is an invalid config (7, from CniStatus); a missing network or a full subnet is
+                // "not available" (50): the plugin cannot serve an ADD now.
+                if (engine.CniStatus(network, inline) is { } why) throw new CniException(CniException.NotAvailable, why);
             }
             if (ipam.Delegate is { } plugin) DelegateTolerant(plugin, "STATUS");
             return null;
@@ -271,6 +280,22 @@ public static partial class Plugin
             {
                 Nameservers = r?.Servers ?? d?.Nameservers, Domain = d?.Domain, Search = r?.Searches ?? d?.Search, Options = r?.Options ?? d?.Options,
             };
+        }
+
+        /// <summary>The ADD's resolver for the sandbox's resolv.conf: runtimeConfig <c>dns</c> over the config's <c>dns</c>
+        /// (<c>domain</c> as the search list when there is none), null when neither is given.</summary>
+        ResolvConf? Resolver()
+        {
+            if (Dns() is not { } d) return null;
+            var servers = new List<IPAddress>();
+            foreach (var s in d.Nameservers ?? [])
+                servers.Add(IPAddress.TryParse(s, out var a) ? a : throw new CniException(CniException.InvalidNetworkConfig, $"dns: nameserver \"{s}\" is not an IP address"));
+            var search = d.Search is { Count: > 0 } list ? list : d.Domain is { Length: > 0 } domain ? [domain] : [];
+            foreach (var s in search)
+                if (s.Length is 0 or > 253 || s.Any(char.IsWhiteSpace)) throw new CniException(CniException.InvalidNetworkConfig, $"dns: search domain \"{s}\" is not a domain name");
+            foreach (var o in d.Options ?? [])
+                if (o.Length == 0 || o.Any(char.IsWhiteSpace)) throw new CniException(CniException.InvalidNetworkConfig, $"dns: option \"{o}\" is not a resolv.conf option");
+            return new ResolvConf(servers, search, d.Options ?? []);
         }
 
         string? ArgsCni(string field) =>
@@ -314,7 +339,7 @@ public static partial class Plugin
             var (exit, output) = Exec(plugin, cmd);
             if (exit != 0) throw new DelegateException(output, plugin);
             if (!expectResult) return new Result();
-            try { return JsonSerializer.Deserialize(output, CniJson.Default.Result) ?? new Result(); }
+            try { return CniJsonText.Result(CniJsonText.Parse(output)); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the result of IPAM plugin {plugin}: {e.Message}"); }
         }
 
@@ -325,7 +350,7 @@ public static partial class Plugin
             if (exit == 0) return;
             try
             {
-                var err = JsonSerializer.Deserialize(output, CniJson.Default.ErrorResult);
+                var err = CniJsonText.ErrorResult(CniJsonText.Parse(output));
                 if (err is { Code: CniException.IncompatibleVersion or CniException.InvalidEnvironment }) return;
             }
             catch (JsonException) { }
@@ -373,7 +398,7 @@ public static partial class Plugin
         {
             if (json is not { ValueKind: JsonValueKind.Object } j) return new(null, null, null, null);
             IpamConf c;
-            try { c = j.Deserialize(CniJson.Default.IpamConf)!; }
+            try { c = CniJsonText.IpamConf(j); }
             catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding ipam: {e.Message}"); }
             var ranges = c.Ranges?.SelectMany(r => r).ToList() ?? [];
             if (ranges.Count > 1) throw new CniException(CniException.UnsupportedField, "ipam.ranges: a Tether network has one subnet; give one range");

@@ -37,7 +37,7 @@ public static class Results
     /// <summary>Parses a prevResult (any supported version's shape).</summary>
     public static Result Parse(JsonElement json)
     {
-        try { return json.Deserialize(CniJson.Default.Result) ?? new Result(); }
+        try { return CniJsonText.Result(json); }
         catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding prevResult: {e.Message}"); }
     }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 using Tether.Drivers;
 using Tether.Ipam;
 using Tether.Linux;
@@ -38,8 +37,21 @@ public sealed partial class TetherEngine : IDisposable
     /// <summary>Predefined networks, as in Docker: a sandbox on <c>host</c> is the namespace Tether runs in, one on
     /// <c>none</c> has only its loopback. Each is made once per state dir and cannot be removed.</summary>
     public static readonly IReadOnlyDictionary<string, string> PredefinedNetworks = new Dictionary<string, string> { ["host"] = "host", ["none"] = "null" };
-    static readonly Regex NameRule = new("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", RegexOptions.Compiled);
-    static readonly Regex AliasRule = new("^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$", RegexOptions.Compiled);
+
+    /// <summary>Names of networks and sandboxes: <c>[a-zA-Z0-9][a-zA-Z0-9_.-]*</c> (docker's). A loop rather than a Regex:
+    /// the Regex engine alone adds hundreds of KB of code and start-up work to every short-lived process.</summary>
+    static class NameRule
+    {
+        public static bool IsMatch(string s) => s.Length > 0 && char.IsAsciiLetterOrDigit(s[0]) && s.AsSpan(1).IndexOfAnyExcept(Allowed) < 0;
+        internal static readonly System.Buffers.SearchValues<char> Allowed =
+            System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+    }
+
+    /// <summary>Network-scoped aliases: <c>[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?</c>.</summary>
+    static class AliasRule
+    {
+        public static bool IsMatch(string s) => NameRule.IsMatch(s) && char.IsAsciiLetterOrDigit(s[^1]);
+    }
 
     readonly SqliteStore store;
     readonly HostKernel host = new();
@@ -141,11 +153,13 @@ public sealed partial class TetherEngine : IDisposable
 
     /// <summary><c>reconcile</c>: makes the kernel match the store again after changes behind Tether's back: rewrites
     /// the whole nftables ruleset (keeping the user chain), recreates missing bridges with their gateway addresses, and
-    /// removes namespace bind mounts under the run dir that belong to no sandbox (left by a killed <c>tether</c>).
-    /// Returns one line per repair.</summary>
+    /// removes namespace bind mounts under the run dir that belong to no sandbox (left by a killed <c>tether</c>), and
+    /// reclaims CNI attachments whose runtime namespace is gone (as their DEL would). Returns one line per repair.</summary>
     public IReadOnlyList<string> Reconcile() => store.Write(() =>
     {
         var repairs = new List<string>();
+        store.EnsureCniSchema();
+        repairs.AddRange(ReclaimOrphanedCniLocked());
         foreach (var n in store.Networks())
             repairs.AddRange(UndoLog.Run(undo => DriverOf(n).Repair(n, undo)));
         var known = store.Sandboxes().Select(s => s.NsPath).ToHashSet();
@@ -364,6 +378,7 @@ public sealed partial class TetherEngine : IDisposable
     public EndpointRecord Connect(string sandboxNameOrId, AttachRequest attach) => Write(() =>
     {
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
+        CheckNotRuntimeOwned(s, "connected to another network");
         if (!NetNs.Exists(s.NsPath)) throw new TetherException($"namespace of sandbox {s.Name} is gone ({s.NsPath}); remove it with tether rm");
         var n = ResolveNetworkForAttach(attach.Network);
         CheckConnect(s, n);
@@ -377,6 +392,7 @@ public sealed partial class TetherEngine : IDisposable
     {
         var n = store.FindNetwork(networkNameOrId) ?? throw new TetherException($"network {networkNameOrId} not found");
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
+        CheckNotRuntimeOwned(s, "disconnected");
         if (s.NetworkMode == n.Name)
         {
             if (IsHostMode(s)) throw new TetherException(HostConflict);
@@ -398,6 +414,15 @@ public sealed partial class TetherEngine : IDisposable
 
     /// <summary>Docker's error for any change of a sandbox's attachment to the host network.</summary>
     const string HostConflict = "container cannot be disconnected from host network or connected to host network";
+
+    /// <summary>Refuses connect/disconnect of a CNI attachment: its namespace and interfaces belong to the container
+    /// runtime, which adds and removes them through CNI ADD/DEL (an interface made behind its back could clash with its
+    /// next CNI_IFNAME, one removed behind its back breaks its DEL and CHECK).</summary>
+    void CheckNotRuntimeOwned(SandboxRecord s, string what)
+    {
+        if (IsRuntimeNamespace(s))
+            throw new TetherException($"sandbox {s.Name} is a CNI attachment in the container runtime's namespace {s.NsPath}: it cannot be {what} by tether; use the runtime (its network connect/disconnect, CNI ADD/DEL)");
+    }
 
     /// <summary>Refuses connecting a sandbox on a predefined network elsewhere, or any sandbox to a predefined network.</summary>
     void CheckConnect(SandboxRecord s, NetworkRecord n)

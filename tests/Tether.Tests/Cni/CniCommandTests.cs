@@ -81,6 +81,8 @@ public sealed class CniCommandTests : IDisposable
         { "version 2.0.0", 1 },
         { "no version", 1 },
         { "bad json", 6 },
+        { "wrong json type", 6 },
+        { "wrong json type nested", 6 },
         { "no container id", 4 },
         { "bad container id", 4 },
         { "no netns", 4 },
@@ -94,10 +96,27 @@ public sealed class CniCommandTests : IDisposable
         { "two ips", 2 },
         { "range not a block", 2 },
         { "ipam routes", 2 },
-        { "ip outside subnet", 100 },
-        { "bad mac", 100 },
-        { "netns not a namespace", 100 },
+        { "ip outside subnet", 7 },
+        { "bad mac", 7 },
+        { "netns not a namespace", 4 },
+        { "netns missing", 4 },
         { "missing ipam plugin", 7 },
+        { "CNI_ARGS ip outside subnet", 4 },
+        { "CNI_ARGS bad mac", 4 },
+        { "args.cni ip outside subnet", 7 },
+        { "ip is the gateway", 7 },
+        { "network host", 7 },
+        { "network none", 7 },
+        { "inline network named host", 7 },
+        { "inline network named none", 7 },
+        { "unknown driver", 7 },
+        { "unknown option", 7 },
+        { "bad mtu", 7 },
+        { "bad subnet", 7 },
+        { "gateway outside subnet", 7 },
+        { "bad alias", 7 },
+        { "ports on internal network", 7 },
+        { "bad network name", 7 },
     };
 
     [Theory]
@@ -117,6 +136,8 @@ public sealed class CniCommandTests : IDisposable
             case "version 2.0.0": conf["cniVersion"] = "2.0.0"; break;
             case "no version": conf.Remove("cniVersion"); break;
             case "bad json": input = JsonValue.Create("{\"cniVersion\": ")!; break;
+            case "wrong json type": conf["name"] = 5; break;
+            case "wrong json type nested": conf["runtimeConfig"] = JsonNode.Parse("""{"portMappings":[{"hostPort":"80","containerPort":80}]}"""); break;
             case "no container id": cid = null; break;
             case "bad container id": cid = "../x"; break;
             case "no netns": netns = null; break;
@@ -134,6 +155,25 @@ public sealed class CniCommandTests : IDisposable
             case "bad mac": conf["runtimeConfig"] = JsonNode.Parse("""{"mac":"01:00:5e:00:00:01"}"""); break;
             case "netns not a namespace": netns = Lab.StateDir + "/tether.db"; break;
             case "missing ipam plugin": conf["ipam"] = JsonNode.Parse("""{"type":"no-such-ipam","subnet":"10.77.0.0/24"}"""); break;
+            case "netns missing": netns = "/run/netns/" + Lab.Name + "-nosuch"; break;
+            case "CNI_ARGS ip outside subnet": args = "IP=10.99.0.9"; break;
+            case "CNI_ARGS bad mac": args = "MAC=zz:00:00:00:00:01"; break;
+            case "args.cni ip outside subnet": conf["args"] = JsonNode.Parse("""{"cni":{"ips":["10.99.0.9"]}}"""); break;
+            case "ip is the gateway": conf["runtimeConfig"] = JsonNode.Parse("""{"ips":["10.77.0.1/24"]}"""); break;
+            case "network host": conf["network"] = "host"; break;
+            case "network none": conf["network"] = "none"; break;
+            case "inline network named host": conf["name"] = "host"; break;
+            case "inline network named none": conf["name"] = "none"; break;
+            case "unknown driver": conf["name"] = "n2"; conf["driver"] = "nosuch"; conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/24"}"""); break;
+            case "unknown option": conf["name"] = "n2"; conf["options"] = JsonNode.Parse("""{"frob":"1"}"""); conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/24"}"""); break;
+            case "bad mtu": conf["name"] = "n2"; conf["options"] = JsonNode.Parse("""{"mtu":"9"}"""); conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/24"}"""); break;
+            case "bad subnet": conf["name"] = "n2"; conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/33"}"""); break;
+            case "gateway outside subnet": conf["name"] = "n2"; conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/24","gateway":"10.79.0.1"}"""); break;
+            case "bad alias": conf["runtimeConfig"] = JsonNode.Parse("""{"aliases":{"cn":["-bad alias"]}}"""); break;
+            case "ports on internal network":
+                conf["name"] = "n2"; conf["internal"] = true; conf["ipam"] = JsonNode.Parse("""{"subnet":"10.78.0.0/24"}""");
+                conf["runtimeConfig"] = JsonNode.Parse("""{"portMappings":[{"hostPort":80,"containerPort":80}]}"""); break;
+            case "bad network name": conf["name"] = "bad name"; break;
         }
         var r = what == "bad json"
             ? RunRaw(command, "{\"cniVersion\": ", cid!, netns!)
@@ -400,19 +440,6 @@ public sealed class CniCommandTests : IDisposable
         Assert.Equal(first, (string)r["ips"]![0]!["address"]!);
         var ipam = Lab.TetherJson("network", "inspect", "cn").AsArray()[0]!["IPAM"]!["Config"]![0]!;
         Assert.Equal(ipRange, (string?)ipam["IPRange"]);
-    }
-
-    [Fact]
-    public void ACniSandboxWithARuntimeChosenIfNameCanBeConnectedToAnotherNetwork()
-    {
-        var c1 = cni.Container("c1");
-        cni.Ok("ADD", cni.Conf(), "c1", c1, "veth-x");
-        Lab.TetherOk("network", "create", "--subnet", "10.79.0.0/24", "other");
-        var sandbox = (string)Lab.TetherJson("ls").AsArray()[0]!["Name"]!;
-        Lab.TetherOk("network", "connect", "other", sandbox);   // names that are not ethN do not count for the numbering
-        var links = Sh.Run("ip", "-n", Path.GetFileName(c1), "-o", "link");
-        Assert.Contains("veth-x", links);
-        Assert.Contains(" eth0", links);
     }
 
     [Fact]
