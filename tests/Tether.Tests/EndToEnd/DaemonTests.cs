@@ -83,6 +83,7 @@ public sealed class DaemonTests : IDisposable
     public void DefaultBridgeDoesNotStartTheDaemon()
     {
         lab.TetherOk("create", "--name", "d");
+        lab.TetherOk("exec", "d", "--", "true");   // exec does not start it either
         lab.TetherOk("rm", "d");
         Assert.Equal(3, lab.Tether("daemon", "status").ExitCode);
     }

@@ -205,7 +205,9 @@ public sealed class DnsTests : IDisposable
         Assert.Equal([web], Dig("c", "web"));
 
         Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
-        Assert.NotEqual(0, Getent("c", "web").ExitCode);
+        // Nothing listens in the sandbox now (asked without tether exec, which would start the daemon again).
+        var ns = Path.Combine(lab.RunDir, "netns", "c");
+        Assert.NotEqual(0, Sh.Try("nsenter", $"--net={ns}", "--", "dig", "+time=1", "+tries=1", "@127.0.0.11", "web").ExitCode);
         lab.TetherOk("daemon", "start");
         Assert.Equal([web], Dig("c", "web"));
         Assert.Equal(inode, NetNs.Inode(Path.Combine(lab.RunDir, "netns", "c")));
@@ -217,6 +219,31 @@ public sealed class DnsTests : IDisposable
         lab.TetherOk("create", "--name", "late", "--network", "a");
         Assert.Equal([web], Dig("c", "web"));
         Assert.Equal([Ip("late", "a")], Dig("web", "late"));
+    }
+
+    [Fact]
+    public void ExecRestartsADeadDaemon()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "web", "--network", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        var web = Ip("web", "a");
+        var pid = int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim());
+        Signals.Kill(pid, 9);
+        for (var i = 0; i < 100 && Signals.Kill(pid, 0); i++) Thread.Sleep(20);
+        Assert.False(Signals.Kill(pid, 0));
+        Assert.True(File.Exists(Path.Combine(lab.RunDir, "tetherd.sock")));   // left by the killed daemon: refuses connections
+
+        // The first exec after the death resolves: it started a new daemon before running the command.
+        var r = Getent("c", "web");
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.StartsWith(web + " ", r.Stdout);
+        Assert.Equal(0, lab.Tether("daemon", "status").ExitCode);
+        var second = int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim());
+        Assert.NotEqual(pid, second);
+        // While it runs, exec leaves it alone.
+        lab.TetherOk("exec", "c", "--", "true");
+        Assert.Equal(second, int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim()));
     }
 
     [Fact]
