@@ -247,6 +247,31 @@ public sealed class DnsTests : IDisposable
     }
 
     [Fact]
+    public void ResolvConfFollowsDockerForLoopbackHostResolversOptionsAndSearchDot()
+    {
+        // A host behind systemd-resolved: only its loopback stub. The addresses below are only written into files; the
+        // test resolves nothing through them.
+        var stub = Path.Combine(dir, "stub-resolv.conf");
+        File.WriteAllText(stub, "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lab.test\n");
+        lab.Env["TETHER_RESOLV_CONF"] = stub;
+        lab.TetherOk("create", "--name", "d");
+        var onBridge = lab.TetherOk("exec", "d", "--", "cat", "/etc/resolv.conf");
+        Assert.Contains("nameserver 8.8.8.8\nnameserver 8.8.4.4\n", onBridge);
+        Assert.DoesNotContain("127.0.0.53", onBridge);
+        Assert.Contains("search lab.test\n", onBridge);
+        Assert.Contains("options edns0 trust-ad\n", onBridge);
+
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a", "--dns-search", ".");
+        var embedded = lab.TetherOk("exec", "c", "--", "cat", "/etc/resolv.conf");
+        Assert.Contains("nameserver 127.0.0.11\n", embedded);
+        Assert.Single(embedded.Split('\n'), l => l.StartsWith("nameserver", StringComparison.Ordinal));
+        Assert.Contains("options edns0 trust-ad ndots:0\n", embedded);
+        Assert.DoesNotContain("search", embedded);
+        lab.TetherOk("run", "--rm", "--name", "r", "--dns-search", ".", "--", "sh", "-c", "! grep -q search /etc/resolv.conf");
+    }
+
+    [Fact]
     public void HostilePacketsDoNotStopTheServer()
     {
         lab.TetherOk("network", "create", "a");
