@@ -272,6 +272,25 @@ public sealed class DnsTests : IDisposable
     }
 
     [Fact]
+    public void BadAliasesAreRefusedAndChangeNothing()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        lab.TetherOk("network", "create", "b");
+        var longLabel = new string('x', 64);
+        var longName = string.Join('.', Enumerable.Repeat(new string('y', 50), 5));   // 254 characters
+        foreach (var (alias, why) in new[] { (longLabel, "63"), ("ok." + longLabel + ".test", "63"), (longName, "253"), ("a..b", "empty label"), ("", "empty label") })
+        {
+            Rejected.AssertRejected(lab, ["alias", why], "create", "--name", "x", "--network", "a", "--alias", alias);
+            Rejected.AssertRejected(lab, ["alias", why], "run", "--rm", "--name", "x", "--network", "a", "--alias", "fine", "--alias", alias, "--", "true");
+            Rejected.AssertRejected(lab, ["alias", why], "network", "connect", "--alias", alias, "b", "c");
+        }
+        // The limits themselves are fine.
+        lab.TetherOk("network", "connect", "--alias", new string('z', 63), "b", "c");
+        Assert.Equal([Ip("c", "b")], Dig("c", new string('z', 63)));
+    }
+
+    [Fact]
     public void HostilePacketsDoNotStopTheServer()
     {
         lab.TetherOk("network", "create", "a");

@@ -129,6 +129,35 @@ public sealed class NameTableTests
         new DnsOptions([], ["."], [], null).Validate();
     }
 
+    [Theory]
+    [InlineData("a", true)]
+    [InlineData("web.svc-1.example_x", true)]
+    [InlineData("", false)]
+    [InlineData("a..b", false)]
+    [InlineData(".a", false)]
+    [InlineData("a.", false)]
+    [InlineData("-a", false)]
+    [InlineData("a b", false)]
+    public void AliasesAreDnsNames(string alias, bool ok)
+    {
+        if (ok) TetherEngine.CheckAliases([alias]);
+        else Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([alias]));
+    }
+
+    [Fact]
+    public void AliasLengthLimitsOfRfc1035()
+    {
+        var label63 = new string('a', 63);
+        TetherEngine.CheckAliases([label63]);
+        var e = Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([label63 + "a"]));
+        Assert.Contains("63", e.Message);
+        var name253 = string.Join('.', Enumerable.Repeat(label63, 3)) + "." + new string('b', 61);   // 3*64 + 61 = 253
+        Assert.Equal(253, name253.Length);
+        TetherEngine.CheckAliases([name253]);
+        e = Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([name253 + "b"]));
+        Assert.Contains("253", e.Message);
+    }
+
     [Fact]
     public void HostsFile()
     {
