@@ -81,15 +81,15 @@ public sealed class SandboxDnsServer : IDisposable
             catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }
             if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, n)) is not { IsQuery: true } query) continue;
             if (Local(query) is { } response) Send(Codec.EncodeForUdp(query, response), from);
-            else _ = ForwardUdp(query, from);
+            else _ = ForwardUdp(query, buffer.AsSpan(0, n).ToArray(), from);
             from = new IPEndPoint(IPAddress.Any, 0);
         }
     }
 
-    async Task ForwardUdp(DnsMessage query, EndPoint to)
+    async Task ForwardUdp(DnsMessage query, byte[] packet, EndPoint to)
     {
         ArraySegment<byte> response;
-        try { response = await Forwarder.ForwardUdpAsync(query).ConfigureAwait(false); }
+        try { response = await Forwarder.ForwardUdpAsync(query, packet).ConfigureAwait(false); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var failed = query.CreateResponseInstance();

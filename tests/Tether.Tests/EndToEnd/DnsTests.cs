@@ -157,8 +157,12 @@ public sealed class DnsTests : IDisposable
     {
         lab.TetherOk("network", "create", "a");
         lab.TetherOk("create", "--name", "c", "--network", "a");
-        // Upstream leg: tetherd asks dnsmasq without EDNS, gets TC, repeats over TCP.
+        // An EDNS asker's query is relayed as it is: dnsmasq answers within the asker's limit, in one UDP datagram.
+        var edns = DigFull("c", "+bufsize=4096", "+ignore", "big.test");
+        Assert.DoesNotMatch(@"flags: qr[a-z ]* tc", edns);
+        Assert.Contains($"ANSWER: {BigCount},", edns);
         Assert.Equal(BigCount, Dig("c", "big.test").Length);
+        // Upstream leg without EDNS: dnsmasq answers TC, tetherd repeats the question over TCP (TCP askers, +noedns).
         // Sandbox leg: without EDNS our UDP answer is truncated (flag tc) ...
         Assert.Matches(@"flags: qr[a-z ]* tc", DigFull("c", "+noedns", "+ignore", "big.test"));
         // ... and dig's retry over TCP gets all of it.
