@@ -5,6 +5,7 @@
 # no packet reaches this machine's resolvers (both servers get a resolv.conf naming only the wan's dnsmasq).
 #
 # usage: bench/dns/run.sh [SECONDS per run, default 10] [CLIENTS, default 4]     (root; after ./build.sh)
+#        PAIRS=3 bench/dns/run.sh 6 4      (rounds of back-to-back tetherd/aardvark-dns pairs, see below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
@@ -86,6 +87,18 @@ perf() {
   p99=$(awk -v n="$n" 'NR==int(n*0.99+0.5) {printf "%.3f", $1}' $WORK/lat)
   printf "%10s %8s %8s %8s" "$qps" "$p50" "$p99" "$lost"
 }
+
+# PAIRS=N: instead of the table, N rounds of saturated runs, each tetherd then aardvark-dns back to back (forwarded,
+# then local), printing the rates and their ratio per round: the fairest comparison on a machine shared with others.
+if [ "${PAIRS:-0}" -gt 0 ]; then
+  echo "dnsperf ${SECS}s per run, $CLIENTS clients, 200 outstanding; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  for r in $(seq 1 "$PAIRS"); do
+    tf=$(perf 127.0.0.11 $WORK/fwd.txt | awk '{print $1}'); af=$(perf $GW $WORK/fwd.txt | awk '{print $1}')
+    tl=$(perf 127.0.0.11 $WORK/local.txt | awk '{print $1}'); al=$(perf $GW $WORK/local.txt | awk '{print $1}')
+    awk -v tf="$tf" -v af="$af" -v tl="$tl" -v al="$al" 'BEGIN { printf "forwarded: tetherd %8.0f aardvark-dns %8.0f ratio %.2f   local: tetherd %8.0f aardvark-dns %8.0f ratio %.2f\n", tf, af, tf/af, tl, al, tl/al }'
+  done
+  exit 0
+fi
 
 echo "dnsperf ${SECS}s per run from sandbox 'client'; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "saturated: $CLIENTS clients, 200 queries outstanding (throughput; latency is mostly queueing)"

@@ -528,6 +528,10 @@ static class Cli
                 var sandbox = engine.GetSandbox(p.GetValue(name)!);
                 nsPath = sandbox.NsPath;
                 files = FileArgs(engine.Paths, sandbox).ToArray();
+                // A sandbox with name resolution needs tetherd: (re)start it when it died, as create does. Checked with
+                // one connect on its socket; the store is only read further when nothing answers.
+                if (!DaemonClient.Answers(engine.Paths) && engine.Details(sandbox).Endpoints.Any(e => NameTable.HasNameResolution(e.Network)))
+                    DaemonClient.Sync(engine.Paths, start: true);
             }
             if (!NetNs.Exists(nsPath)) throw new TetherException($"namespace of sandbox {p.GetValue(name)} is gone ({nsPath})");
             CheckExecutable(p.GetValue(command)![0]);

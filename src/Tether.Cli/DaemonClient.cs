@@ -73,6 +73,17 @@ static class DaemonClient
         catch (JsonException) { return null; }
     }
 
+    /// <summary>True when something accepts connections on the daemon's socket (one connect, no request): the cheap check
+    /// of <c>exec</c>. A socket file left by a killed daemon refuses the connection.</summary>
+    public static bool Answers(TetherPaths p)
+    {
+        var socket = SocketPath(p);
+        if (!File.Exists(socket)) return false;
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { s.Connect(new UnixDomainSocketEndPoint(socket)); return true; }
+        catch (SocketException) { return false; }
+    }
+
     /// <summary>GET /health; null when no daemon answers on the socket.</summary>
     public static JsonElement? Health(TetherPaths p)
     {

@@ -88,6 +88,12 @@ public static class Daemon
         }
     }
 
+    /// <summary>A request body without its Sandbox field is the caller's error (400), not a missing sandbox (404).</summary>
+    static void RequireSandbox(string? sandbox)
+    {
+        if (string.IsNullOrEmpty(sandbox)) throw new TetherException("missing field \"Sandbox\" in the request body (the sandbox's name or id)");
+    }
+
     static int Serve(TetherPaths paths, string resolvConf, string socketPath)
     {
         File.Delete(socketPath);   // left by a daemon that was killed: we hold the lock, so it is not in use
@@ -149,6 +155,7 @@ public static class Daemon
         app.MapGet("/v1/sandboxes/{name}", (string name) => WithEngine(e => Views.Sandbox(e.Details(e.GetSandbox(name)))));
         app.MapPost("/v1/networks/{network}/connect", (string network, ConnectRequest r) =>
         {
+            RequireSandbox(r.Sandbox);
             var view = WithEngine(e =>
             {
                 e.Connect(r.Sandbox, new AttachRequest(network, r.IPAddress, r.Aliases ?? [], []));
@@ -161,6 +168,7 @@ public static class Daemon
         });
         app.MapPost("/v1/networks/{network}/disconnect", (string network, DisconnectRequest r) =>
         {
+            RequireSandbox(r.Sandbox);
             WithEngine(e =>
             {
                 e.Disconnect(network, r.Sandbox);

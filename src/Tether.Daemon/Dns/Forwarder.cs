@@ -83,7 +83,7 @@ public sealed class Forwarder : IDisposable
             catch (ObjectDisposedException) { return; }
             catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }   // e.g. ICMP port unreachable on a connected socket
             // Header (RFC 1035 4.1.1): ID, then QR (0x80 of byte 2) set in a response; the question section that
-            // follows the 12-byte header must be the one we sent (no EDNS in our queries, so it ends the query).
+            // follows the 12-byte header must be the one we sent.
             if (n < 12 || (buffer[2] & 0x80) == 0) continue;
             var id = BinaryPrimitives.ReadUInt16BigEndian(buffer);
             if (!u.Pending.TryGetValue(id, out var p) || n < 12 + p.Question.Length
@@ -94,13 +94,13 @@ public sealed class Forwarder : IDisposable
 
     /// <summary>Asks the upstream servers the question of <paramref name="query"/> (no EDNS, so that a large answer comes
     /// back truncated and is fetched over TCP) and copies their answer into <paramref name="response"/>; SERVFAIL when
-    /// there is no server or none answered.</summary>
+    /// there is no server or none answered. For TCP askers.</summary>
     public async Task ForwardAsync(DnsMessage query, DnsMessage response)
     {
         response.IsRecursionAllowed = true;
         foreach (var u in upstreams)
         {
-            var raw = await AskUdp(u, query).ConfigureAwait(false);
+            var raw = await AskUdp(u, QuestionPacket(query)).ConfigureAwait(false);
             var answer = raw is null ? null : Codec.TryParse(raw);
             if (answer is { IsTruncated: true }) answer = await AskTcp(u, query).ConfigureAwait(false);
             if (answer is null) continue;
@@ -110,14 +110,18 @@ public sealed class Forwarder : IDisposable
         response.ReturnCode = ServerFailure;
     }
 
-    /// <summary>The UDP answer to <paramref name="query"/>, ready to send: an upstream's UDP answer is relayed as it came,
-    /// with only its ID set to the asker's (no decode and re-encode); a truncated one is asked again over TCP and
-    /// re-encoded for the asker's UDP limit; SERVFAIL when no server answered.</summary>
-    public async Task<ArraySegment<byte>> ForwardUdpAsync(DnsMessage query)
+    /// <summary>The UDP answer to <paramref name="query"/>, ready to send. The asker's own packet
+    /// (<paramref name="packet"/>, parsed as <paramref name="query"/>) is relayed with only its ID replaced, EDNS and all,
+    /// so the upstream answers within the asker's own UDP limit; that answer is relayed as it came with the asker's ID
+    /// put back (no decode and re-encode on either way). A truncated answer is asked again over TCP and re-encoded for
+    /// the asker's UDP limit; SERVFAIL when no server answered. <paramref name="packet"/> is the caller's to give away:
+    /// its ID bytes are overwritten.</summary>
+    public async Task<ArraySegment<byte>> ForwardUdpAsync(DnsMessage query, byte[] packet)
     {
+        var relay = QuestionLength(packet) > 0 ? packet : QuestionPacket(query);
         foreach (var u in upstreams)
         {
-            var raw = await AskUdp(u, query).ConfigureAwait(false);
+            var raw = await AskUdp(u, relay).ConfigureAwait(false);
             if (raw is null) continue;
             if ((raw[2] & 0x02) == 0)   // TC (RFC 1035 4.1.1) clear: the whole answer
             {
@@ -135,6 +139,25 @@ public sealed class Forwarder : IDisposable
         failed.ReturnCode = ServerFailure;
         return Codec.EncodeForUdp(query, failed);
     }
+
+    /// <summary>
+    /// Length in octets of the question section of a one-question packet that ARSoft already parsed: the QNAME's labels
+    /// up to the root label, plus QTYPE and QCLASS (RFC 1035 4.1.2). 0 when the name uses a compression pointer (never
+    /// seen in a query's first name; such a packet is re-encoded instead of relayed).
+    /// </summary>
+    static int QuestionLength(ReadOnlySpan<byte> packet)
+    {
+        var i = 12;
+        while (i < packet.Length && packet[i] != 0)
+        {
+            if ((packet[i] & 0xC0) != 0) return 0;
+            i += packet[i] + 1;
+        }
+        return i + 5 <= packet.Length ? i + 5 - 12 : 0;
+    }
+
+    /// <summary>The question of <paramref name="query"/> alone, encoded by ARSoft (ID 0, no EDNS).</summary>
+    static byte[] QuestionPacket(DnsMessage query) => Codec.Encode(Question(query, 0)).ToArray();
 
     const ReturnCode ServerFailure = ReturnCode.ServerFailure;   // RFC 1035 4.1.1, RCODE 2
 
@@ -154,23 +177,20 @@ public sealed class Forwarder : IDisposable
         return m;
     }
 
-    /// <summary>The raw UDP answer of one upstream server, or null when it did not answer within <see cref="Timeout"/>.</summary>
-    async Task<byte[]?> AskUdp(Upstream u, DnsMessage query)
+    /// <summary>The raw UDP answer of one upstream server to <paramref name="packet"/> (sent with a fresh random ID written
+    /// into it), or null when it did not answer within <see cref="Timeout"/>. The send is synchronous: an asynchronous
+    /// one would turn the socket non-blocking for good, and the blocking receive loop would then wait through the
+    /// socket engine's epoll thread and a thread-pool hop for every answer (measured: most of the forwarding cost).</summary>
+    async Task<byte[]?> AskUdp(Upstream u, byte[] packet)
     {
         var tcs = new TaskCompletionSource<byte[]?>();
+        var question = packet.AsSpan(12, QuestionLength(packet)).ToArray();
         ushort id;
-        PendingQuery pending;
-        var bytes = Codec.Encode(Question(query, 0));
-        var question = bytes.AsSpan(12).ToArray();
-        do
-        {
-            id = (ushort)Random.Shared.Next(0, 65536);
-            pending = new PendingQuery(question, Environment.TickCount64 + Timeout, tcs);
-        }
-        while (!u.Pending.TryAdd(id, pending));
-        BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(), id);
-        try { await u.NextSocket().SendAsync(bytes, SocketFlags.None).ConfigureAwait(false); }
-        catch (SocketException)
+        do id = (ushort)Random.Shared.Next(0, 65536);
+        while (!u.Pending.TryAdd(id, new PendingQuery(question, Environment.TickCount64 + Timeout, tcs)));
+        BinaryPrimitives.WriteUInt16BigEndian(packet, id);
+        try { u.NextSocket().Send(packet, SocketFlags.None); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             u.Pending.TryRemove(id, out _);
             return null;

@@ -81,15 +81,15 @@ public sealed class SandboxDnsServer : IDisposable
             catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }
             if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, n)) is not { IsQuery: true } query) continue;
             if (Local(query) is { } response) Send(Codec.EncodeForUdp(query, response), from);
-            else _ = ForwardUdp(query, from);
+            else _ = ForwardUdp(query, buffer.AsSpan(0, n).ToArray(), from);
             from = new IPEndPoint(IPAddress.Any, 0);
         }
     }
 
-    async Task ForwardUdp(DnsMessage query, EndPoint to)
+    async Task ForwardUdp(DnsMessage query, byte[] packet, EndPoint to)
     {
         ArraySegment<byte> response;
-        try { response = await Forwarder.ForwardUdpAsync(query).ConfigureAwait(false); }
+        try { response = await Forwarder.ForwardUdpAsync(query, packet).ConfigureAwait(false); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var failed = query.CreateResponseInstance();
@@ -117,13 +117,13 @@ public sealed class SandboxDnsServer : IDisposable
     /// query is to be forwarded.</summary>
     DnsMessage? Local(DnsMessage query)
     {
-        var response = query.CreateResponseInstance();
         if (query.OperationCode != OperationCode.Query || query.Questions.Count != 1)
         {
-            response.ReturnCode = query.OperationCode == OperationCode.Query ? ReturnCode.FormatError : ReturnCode.NotImplemented;
-            return response;
+            var refused = query.CreateResponseInstance();
+            refused.ReturnCode = query.OperationCode == OperationCode.Query ? ReturnCode.FormatError : ReturnCode.NotImplemented;
+            return refused;
         }
-        return Answer(query.Questions[0], response) ? response : null;
+        return Answer(query, query.Questions[0]);
     }
 
     async Task<DnsMessage> Forward(DnsMessage query)
@@ -133,17 +133,20 @@ public sealed class SandboxDnsServer : IDisposable
         return response;
     }
 
-    /// <summary>Answers from the name table: A/AAAA/ANY of a sandbox name or alias, PTR of a sandbox address. False: not ours.</summary>
-    bool Answer(DnsQuestion q, DnsMessage response)
+    /// <summary>Answers from the name table: A/AAAA/ANY of a sandbox name or alias, PTR of a sandbox address. Null: not
+    /// ours (the response is only made for our own names: a forwarded query costs no response object).</summary>
+    DnsMessage? Answer(DnsMessage query, DnsQuestion q)
     {
-        if (q.RecordClass is not (RecordClass.INet or RecordClass.Any)) return false;
+        if (q.RecordClass is not (RecordClass.INet or RecordClass.Any)) return null;
+        DnsMessage response;
         var names = table();
         var name = q.Name.ToString();
         switch (q.RecordType)
         {
             case RecordType.A or RecordType.Aaaa or RecordType.Any:
                 var addresses = names.Lookup(SandboxId, name);
-                if (addresses is null) return false;
+                if (addresses is null) return null;
+                response = query.CreateResponseInstance();
                 var start = addresses.Count > 1 ? (int)((uint)Interlocked.Increment(ref rotation) % (uint)addresses.Count) : 0;
                 for (var i = 0; i < addresses.Count; i++)
                 {
@@ -155,16 +158,17 @@ public sealed class SandboxDnsServer : IDisposable
                 }
                 break;   // a known name without an address of the asked family: NOERROR, no data (RFC 2308 2.2)
             case RecordType.Ptr:
-                if (NameTable.ParseReverseName(name) is not { } ip || names.Reverse(SandboxId, ip) is not { } host) return false;
+                if (NameTable.ParseReverseName(name) is not { } ip || names.Reverse(SandboxId, ip) is not { } host) return null;
+                response = query.CreateResponseInstance();
                 response.AnswerRecords.Add(new PtrRecord(q.Name, Ttl, DomainName.Parse(host)));
                 break;
             default:
-                return false;
+                return null;
         }
         response.IsAuthoritiveAnswer = true;
         response.IsRecursionAllowed = true;
         response.ReturnCode = ReturnCode.NoError;
-        return true;
+        return response;
     }
 
     public void Dispose()

@@ -235,6 +235,7 @@ public sealed partial class TetherEngine : IDisposable
     public SandboxRecord CreateSandbox(string name, AttachRequest? attach) => Write(() =>
     {
         CheckName("sandbox", name);
+        if (attach is not null) CheckAliases(attach.Aliases);
         if (store.FindSandbox(name) is { } same && same.Name == name) throw new TetherException($"sandbox name \"{name}\" is already in use by sandbox {same.Id[..12]}");
         var network = attach is null ? null : ResolveNetworkForAttach(attach.Network);
         var exclusive = network is not null && Has(DriverOf(network), DriverCapabilities.Exclusive) ? network : null;
@@ -377,6 +378,7 @@ public sealed partial class TetherEngine : IDisposable
     /// <summary><c>network connect</c>: attaches an existing sandbox to one more network (interface eth N).</summary>
     public EndpointRecord Connect(string sandboxNameOrId, AttachRequest attach) => Write(() =>
     {
+        CheckAliases(attach.Aliases);
         var s = store.FindSandbox(sandboxNameOrId) ?? throw new TetherException($"no such sandbox: {sandboxNameOrId}");
         CheckNotRuntimeOwned(s, "connected to another network");
         if (!NetNs.Exists(s.NsPath)) throw new TetherException($"namespace of sandbox {s.Name} is gone ({s.NsPath}); remove it with tether rm");
@@ -456,8 +458,7 @@ public sealed partial class TetherEngine : IDisposable
     /// when this is the sandbox's first network with a gateway.</summary>
     EndpointRecord Attach(SandboxRecord s, NetworkRecord n, AttachRequest req, UndoLog undo, EndpointOptions? opts = null)
     {
-        foreach (var a in req.Aliases)
-            if (!AliasRule.IsMatch(a) || a.Length > 253) throw new TetherException($"invalid alias \"{a}\"");
+        CheckAliases(req.Aliases);
         var driver = DriverOf(n);
         if (req.Ports.Count > 0 && !Has(driver, DriverCapabilities.PortBindings))
             throw new TetherException($"ports cannot be published on network {n.Name} (-p {req.Ports[0].HostPort}): driver {driver.Name} has no published ports");
@@ -541,6 +542,25 @@ public sealed partial class TetherEngine : IDisposable
             throw new TetherException($"subnet {subnet} overlaps {bad}, which is not usable for a network");
         var hostBits = (subnet.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) - subnet.PrefixLength;
         if (hostBits < 2) throw new TetherException($"subnet {subnet} is too small: it needs room for a gateway and an endpoint (at most /30 for IPv4, /126 for IPv6)");
+    }
+
+    /// <summary>
+    /// An alias is a DNS name the embedded server answers: labels of 1 to 63 octets (RFC 1035 2.3.4, so no empty label
+    /// between dots), at most 253 characters in all (255 octets in wire form, RFC 1035 2.3.4, less the length of the
+    /// first label and the root), letters, digits, '-' and '_' (as Docker), starting and ending with a letter or digit.
+    /// Throws naming the first bad alias and what is wrong with it.
+    /// </summary>
+    public static void CheckAliases(IEnumerable<string> aliases)
+    {
+        foreach (var a in aliases)
+        {
+            if (a.Length > 253) throw new TetherException($"invalid alias \"{a}\": {a.Length} characters, a DNS name has at most 253");
+            if (a.Split('.').FirstOrDefault(l => l.Length == 0) is not null)
+                throw new TetherException($"invalid alias \"{a}\": empty label (a DNS name has no \"..\" and no leading or trailing dot)");
+            if (a.Split('.').FirstOrDefault(l => l.Length > 63) is { } longLabel)
+                throw new TetherException($"invalid alias \"{a}\": label of {longLabel.Length} characters, a DNS label has at most 63 (RFC 1035 2.3.4)");
+            if (!AliasRule.IsMatch(a)) throw new TetherException($"invalid alias \"{a}\": only letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+        }
     }
 
     static void CheckName(string what, string name)

@@ -150,9 +150,26 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void ConnectAndDisconnectWithoutSandboxAre400NamingTheField()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        foreach (var body in new[] { "{}", """{"Sandbox":""}""", """{"Aliases":["x"]}""" })
+            foreach (var verb in new[] { "connect", "disconnect" })
+            {
+                var r = Rest("POST", $"/v1/networks/a/{verb}", body);
+                Assert.Equal(400, r.Status);
+                Assert.Contains("Sandbox", (string)r.Body!["Message"]!);
+            }
+        // A named sandbox that does not exist is still 404.
+        Assert.Equal(404, Rest("POST", "/v1/networks/a/connect", """{"Sandbox":"nope"}""").Status);
+    }
+
+    [Fact]
     public void DefaultBridgeDoesNotStartTheDaemon()
     {
         lab.TetherOk("create", "--name", "d");
+        lab.TetherOk("exec", "d", "--", "true");   // exec does not start it either
         lab.TetherOk("rm", "d");
         Assert.Equal(3, lab.Tether("daemon", "status").ExitCode);
     }

@@ -157,8 +157,12 @@ public sealed class DnsTests : IDisposable
     {
         lab.TetherOk("network", "create", "a");
         lab.TetherOk("create", "--name", "c", "--network", "a");
-        // Upstream leg: tetherd asks dnsmasq without EDNS, gets TC, repeats over TCP.
+        // An EDNS asker's query is relayed as it is: dnsmasq answers within the asker's limit, in one UDP datagram.
+        var edns = DigFull("c", "+bufsize=4096", "+ignore", "big.test");
+        Assert.DoesNotMatch(@"flags: qr[a-z ]* tc", edns);
+        Assert.Contains($"ANSWER: {BigCount},", edns);
         Assert.Equal(BigCount, Dig("c", "big.test").Length);
+        // Upstream leg without EDNS: dnsmasq answers TC, tetherd repeats the question over TCP (TCP askers, +noedns).
         // Sandbox leg: without EDNS our UDP answer is truncated (flag tc) ...
         Assert.Matches(@"flags: qr[a-z ]* tc", DigFull("c", "+noedns", "+ignore", "big.test"));
         // ... and dig's retry over TCP gets all of it.
@@ -205,7 +209,9 @@ public sealed class DnsTests : IDisposable
         Assert.Equal([web], Dig("c", "web"));
 
         Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
-        Assert.NotEqual(0, Getent("c", "web").ExitCode);
+        // Nothing listens in the sandbox now (asked without tether exec, which would start the daemon again).
+        var ns = Path.Combine(lab.RunDir, "netns", "c");
+        Assert.NotEqual(0, Sh.Try("nsenter", $"--net={ns}", "--", "dig", "+time=1", "+tries=1", "@127.0.0.11", "web").ExitCode);
         lab.TetherOk("daemon", "start");
         Assert.Equal([web], Dig("c", "web"));
         Assert.Equal(inode, NetNs.Inode(Path.Combine(lab.RunDir, "netns", "c")));
@@ -217,6 +223,75 @@ public sealed class DnsTests : IDisposable
         lab.TetherOk("create", "--name", "late", "--network", "a");
         Assert.Equal([web], Dig("c", "web"));
         Assert.Equal([Ip("late", "a")], Dig("web", "late"));
+    }
+
+    [Fact]
+    public void ExecRestartsADeadDaemon()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "web", "--network", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        var web = Ip("web", "a");
+        var pid = int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim());
+        Signals.Kill(pid, 9);
+        for (var i = 0; i < 100 && Signals.Kill(pid, 0); i++) Thread.Sleep(20);
+        Assert.False(Signals.Kill(pid, 0));
+        Assert.True(File.Exists(Path.Combine(lab.RunDir, "tetherd.sock")));   // left by the killed daemon: refuses connections
+
+        // The first exec after the death resolves: it started a new daemon before running the command.
+        var r = Getent("c", "web");
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.StartsWith(web + " ", r.Stdout);
+        Assert.Equal(0, lab.Tether("daemon", "status").ExitCode);
+        var second = int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim());
+        Assert.NotEqual(pid, second);
+        // While it runs, exec leaves it alone.
+        lab.TetherOk("exec", "c", "--", "true");
+        Assert.Equal(second, int.Parse(File.ReadAllText(Path.Combine(lab.RunDir, "tetherd.pid")).Trim()));
+    }
+
+    [Fact]
+    public void ResolvConfFollowsDockerForLoopbackHostResolversOptionsAndSearchDot()
+    {
+        // A host behind systemd-resolved: only its loopback stub. The addresses below are only written into files; the
+        // test resolves nothing through them.
+        var stub = Path.Combine(dir, "stub-resolv.conf");
+        File.WriteAllText(stub, "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lab.test\n");
+        lab.Env["TETHER_RESOLV_CONF"] = stub;
+        lab.TetherOk("create", "--name", "d");
+        var onBridge = lab.TetherOk("exec", "d", "--", "cat", "/etc/resolv.conf");
+        Assert.Contains("nameserver 8.8.8.8\nnameserver 8.8.4.4\n", onBridge);
+        Assert.DoesNotContain("127.0.0.53", onBridge);
+        Assert.Contains("search lab.test\n", onBridge);
+        Assert.Contains("options edns0 trust-ad\n", onBridge);
+
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a", "--dns-search", ".");
+        var embedded = lab.TetherOk("exec", "c", "--", "cat", "/etc/resolv.conf");
+        Assert.Contains("nameserver 127.0.0.11\n", embedded);
+        Assert.Single(embedded.Split('\n'), l => l.StartsWith("nameserver", StringComparison.Ordinal));
+        Assert.Contains("options edns0 trust-ad ndots:0\n", embedded);
+        Assert.DoesNotContain("search", embedded);
+        lab.TetherOk("run", "--rm", "--name", "r", "--dns-search", ".", "--", "sh", "-c", "! grep -q search /etc/resolv.conf");
+    }
+
+    [Fact]
+    public void BadAliasesAreRefusedAndChangeNothing()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        lab.TetherOk("network", "create", "b");
+        var longLabel = new string('x', 64);
+        var longName = string.Join('.', Enumerable.Repeat(new string('y', 50), 5));   // 254 characters
+        foreach (var (alias, why) in new[] { (longLabel, "63"), ("ok." + longLabel + ".test", "63"), (longName, "253"), ("a..b", "empty label"), ("", "empty label") })
+        {
+            Rejected.AssertRejected(lab, ["alias", why], "create", "--name", "x", "--network", "a", "--alias", alias);
+            Rejected.AssertRejected(lab, ["alias", why], "run", "--rm", "--name", "x", "--network", "a", "--alias", "fine", "--alias", alias, "--", "true");
+            Rejected.AssertRejected(lab, ["alias", why], "network", "connect", "--alias", alias, "b", "c");
+        }
+        // The limits themselves are fine.
+        lab.TetherOk("network", "connect", "--alias", new string('z', 63), "b", "c");
+        Assert.Equal([Ip("c", "b")], Dig("c", new string('z', 63)));
     }
 
     [Fact]

@@ -64,12 +64,98 @@ public sealed class NameTableTests
         var host = ResolvConf.Parse("# c\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch x.test y.test\noptions edns0 trust-ad\n");
         Assert.Equal(["127.0.0.53", "192.0.2.1"], host.Nameservers.Select(n => n.ToString()));
         var onA = SandboxFiles.RenderResolvConf(Box("c", (Net("a"), "10.1.0.2", [])), DnsOptions.None, host);
-        Assert.Contains("nameserver 127.0.0.11\nsearch x.test y.test\noptions ndots:0\n", onA);
+        Assert.Contains("nameserver 127.0.0.11\nsearch x.test y.test\noptions edns0 trust-ad ndots:0\n", onA);   // host's options kept
         var onBridge = SandboxFiles.RenderResolvConf(Box("d", (Net("bridge"), "172.17.0.2", [])), DnsOptions.None, host);
         Assert.DoesNotContain("127.0.0", onBridge);   // loopback resolvers are unreachable from a sandbox
         Assert.Contains("nameserver 192.0.2.1\nsearch x.test y.test\noptions edns0 trust-ad\n", onBridge);
         var custom = SandboxFiles.RenderResolvConf(Box("d", (Net("bridge"), "172.17.0.2", [])), new DnsOptions(["192.0.2.9"], ["z.test"], [], null), host);
         Assert.Contains("nameserver 192.0.2.9\nsearch z.test\n", custom);
+    }
+
+    static readonly NetworkRecord Bridge = Net(TetherEngine.DefaultNetwork);
+
+    [Fact]
+    public void DefaultBridgeFallsBackToDockersResolversWhenTheHostHasOnlyLoopbackOnes()
+    {
+        var d = Box("d", (Bridge, "172.17.0.2", []));
+        // systemd-resolved's stub only, plus an IPv6 server the IPv4-only sandbox cannot use (Docker drops it too).
+        var text = SandboxFiles.RenderResolvConf(d, DnsOptions.None, ResolvConf.Parse("nameserver 127.0.0.53\nnameserver ::1\nnameserver 2001:db8::53\noptions edns0\n"));
+        Assert.Equal(["8.8.8.8", "8.8.4.4"], Nameservers(text));
+        Assert.Contains("options edns0\n", text);
+        // An IPv6 sandbox keeps the IPv6 server, and gets the IPv6 defaults when nothing is left.
+        var v6 = Box("v6", (Bridge, "fd00::2", []));
+        Assert.Equal(["2001:db8::53"], Nameservers(SandboxFiles.RenderResolvConf(v6, DnsOptions.None, ResolvConf.Parse("nameserver 127.0.0.1\nnameserver 2001:db8::53\n"))));
+        Assert.Equal(["8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"],
+            Nameservers(SandboxFiles.RenderResolvConf(v6, DnsOptions.None, ResolvConf.Parse("nameserver 127.0.0.53\n"))));
+        // A routable host resolver is kept alone; --dns is written as given, even a loopback one (as Docker's override).
+        Assert.Equal(["192.0.2.1"], Nameservers(SandboxFiles.RenderResolvConf(d, DnsOptions.None, ResolvConf.Parse("nameserver 127.0.0.53\nnameserver 192.0.2.1\n"))));
+        Assert.Equal(["127.0.0.1"], Nameservers(SandboxFiles.RenderResolvConf(d, new DnsOptions(["127.0.0.1"], [], [], null), ResolvConf.Parse("nameserver 127.0.0.53\n"))));
+        // With embedded DNS the file names 127.0.0.11 only, whatever the host has.
+        Assert.Equal(["127.0.0.11"], Nameservers(SandboxFiles.RenderResolvConf(Box("c", (Net("a"), "10.1.0.2", [])), DnsOptions.None, ResolvConf.Parse("nameserver 127.0.0.53\n"))));
+    }
+
+    static string[] Nameservers(string resolvConf) =>
+        resolvConf.Split('\n').Where(l => l.StartsWith("nameserver ", StringComparison.Ordinal)).Select(l => l[11..]).ToArray();
+
+    static string? OptionsLine(string resolvConf) => resolvConf.Split('\n').SingleOrDefault(l => l.StartsWith("options", StringComparison.Ordinal));
+
+    [Theory]
+    // host options                       embedded DNS                          default bridge
+    [InlineData("",                       "options ndots:0",                    null)]
+    [InlineData("options edns0 rotate",   "options edns0 rotate ndots:0",       "options edns0 rotate")]
+    [InlineData("options ndots:3 edns0",  "options ndots:3 edns0",              "options ndots:3 edns0")]   // the host's ndots wins
+    [InlineData("options ndots:x edns0",  "options edns0 ndots:0",              "options ndots:x edns0")]   // ill-formed: replaced
+    [InlineData("options ndots:-1",       "options ndots:0",                    "options ndots:-1")]
+    [InlineData("options timeout:1\noptions attempts:2", "options timeout:1 attempts:2 ndots:0", "options timeout:1 attempts:2")]
+    public void HostOptionsAreKeptAsDockerDoes(string hostOptions, string embedded, string? bridge)
+    {
+        var host = ResolvConf.Parse("nameserver 192.0.2.1\n" + hostOptions + "\n");
+        Assert.Equal(embedded, OptionsLine(SandboxFiles.RenderResolvConf(Box("c", (Net("a"), "10.1.0.2", [])), DnsOptions.None, host)));
+        Assert.Equal(bridge, OptionsLine(SandboxFiles.RenderResolvConf(Box("d", (Bridge, "172.17.0.2", [])), DnsOptions.None, host)));
+    }
+
+    [Fact]
+    public void DnsSearchDotMeansNoSearchDomains()
+    {
+        var host = ResolvConf.Parse("nameserver 192.0.2.1\nsearch host.test\n");
+        foreach (var d in new[] { Box("c", (Net("a"), "10.1.0.2", [])), Box("d", (Bridge, "172.17.0.2", [])) })
+        {
+            Assert.Contains("search host.test\n", SandboxFiles.RenderResolvConf(d, DnsOptions.None, host));
+            var none = SandboxFiles.RenderResolvConf(d, new DnsOptions([], ["."], [], null), host);
+            Assert.DoesNotContain("search", none);
+            Assert.DoesNotContain(" .", none);
+            Assert.Contains("search z.test\n", SandboxFiles.RenderResolvConf(d, new DnsOptions([], [".", "z.test"], [], null), host));
+        }
+        new DnsOptions([], ["."], [], null).Validate();
+    }
+
+    [Theory]
+    [InlineData("a", true)]
+    [InlineData("web.svc-1.example_x", true)]
+    [InlineData("", false)]
+    [InlineData("a..b", false)]
+    [InlineData(".a", false)]
+    [InlineData("a.", false)]
+    [InlineData("-a", false)]
+    [InlineData("a b", false)]
+    public void AliasesAreDnsNames(string alias, bool ok)
+    {
+        if (ok) TetherEngine.CheckAliases([alias]);
+        else Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([alias]));
+    }
+
+    [Fact]
+    public void AliasLengthLimitsOfRfc1035()
+    {
+        var label63 = new string('a', 63);
+        TetherEngine.CheckAliases([label63]);
+        var e = Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([label63 + "a"]));
+        Assert.Contains("63", e.Message);
+        var name253 = string.Join('.', Enumerable.Repeat(label63, 3)) + "." + new string('b', 61);   // 3*64 + 61 = 253
+        Assert.Equal(253, name253.Length);
+        TetherEngine.CheckAliases([name253]);
+        e = Assert.Throws<TetherException>(() => TetherEngine.CheckAliases([name253 + "b"]));
+        Assert.Contains("253", e.Message);
     }
 
     [Fact]
