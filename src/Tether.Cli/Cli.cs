@@ -84,7 +84,7 @@ static class Cli
     /// <summary>One line, without .NET's " (Parameter 'x')" suffix of argument exceptions.</summary>
     static string OneLine(string s) => System.Text.RegularExpressions.Regex.Replace(s.ReplaceLineEndings(" ").Trim(), @" \(Parameter '[^']*'\)$", "");
 
-    static TetherPaths PathsOf(ParseResult p) => new(Path.GetFullPath(p.GetValue(StateDir)!), Path.GetFullPath(p.GetValue(RunDir)!));
+    static TetherPaths PathsOf(ParseResult p) => TetherPaths.Canonical(p.GetValue(StateDir)!, p.GetValue(RunDir)!);
 
     static TetherEngine Engine(ParseResult p) => new(PathsOf(p));
 
@@ -277,7 +277,8 @@ static class Cli
         public SandboxCreateRequest Request(ParseResult p)
         {
             var r = new SandboxCreateRequest(p.GetValue(Name)!, p.GetValue(Network)!, p.GetValue(Ip), p.GetValue(Alias) ?? [],
-                p.GetValue(Publish) ?? [], p.GetValue(Dns) ?? [], p.GetValue(DnsSearch) ?? [], p.GetValue(AddHost) ?? [], p.GetValue(Hostname));
+                p.GetValue(Publish) ?? [], p.GetValue(Dns) ?? [], p.GetValue(DnsSearch) ?? [], p.GetValue(AddHost) ?? [], p.GetValue(Hostname),
+                File.Exists(ResolvConf.HostPath) ? File.ReadAllText(ResolvConf.HostPath) : null);
             r.Parse();
             return r;
         }
@@ -356,7 +357,7 @@ static class Cli
     /// tetherd serve its names (starting tetherd when the sandbox is on a network with name resolution).</summary>
     static Tether.State.SandboxRecord Prepare(TetherEngine engine, SandboxCreateRequest request)
     {
-        var (sandbox, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Read(ResolvConf.HostPath));
+        var (sandbox, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Parse(request.HostResolvConf ?? ""));
         DaemonClient.Sync(engine.Paths, start: needsDns);
         return sandbox;
     }

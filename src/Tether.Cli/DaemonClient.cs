@@ -25,29 +25,38 @@ static class DaemonClient
 
     /// <summary>
     /// One request to tetherd: HTTP/1.0 over the unix socket (Kestrel then ends the answer by closing, never chunks it),
-    /// with the CLI's state dir in <c>X-Tether-State-Dir</c> (a daemon serving another state dir answers 409).
+    /// with the CLI's state dir in <c>X-Tether-State-Dir</c> and its network namespace (inode) in <c>X-Tether-Net-Ns</c>
+    /// (a daemon serving another state dir, or living in another namespace, answers 409).
     /// Returns the status and the body, or null when no daemon listens on the socket.
     /// Written on a blocking socket rather than with HttpClient: HttpClient's handler, connection pool and async machinery
     /// cost about 7 ms of start-up in every tether process that talks to tetherd (measured: `tether daemon status`
     /// 24.4 ms with it, docs/PERFORMANCE.md), more than the work tetherd does for a <c>create</c>.
     /// </summary>
     /// <exception cref="IOException">The daemon accepted but the exchange failed or timed out.</exception>
+    /// <exception cref="TetherException">The socket exists but this user may not connect to it.</exception>
     public static (int Status, string Body)? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
     {
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try { s.Connect(new UnixDomainSocketEndPoint(SocketPath(p))); }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+        {
+            throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
+        }
         catch (SocketException) { return null; }   // no socket file, or nobody accepting on it
         s.SendTimeout = s.ReceiveTimeout = timeoutMs;
         try
         {
             var body = json is null ? [] : Encoding.UTF8.GetBytes(json);
-            var head = $"{method} {path} HTTP/1.0\r\nHost: tetherd\r\nX-Tether-State-Dir: {p.StateDir}\r\n" +
+            var head = $"{method} {path} HTTP/1.0\r\nHost: tetherd\r\nX-Tether-State-Dir: {p.StateDir}\r\nX-Tether-Net-Ns: {OwnNetNs}\r\n" +
                        (json is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
             s.Send(Encoding.UTF8.GetBytes(head));
             if (body.Length > 0) s.Send(body);
             var answer = new MemoryStream();
             var buffer = new byte[16384];
             for (int n; (n = s.Receive(buffer)) > 0;) answer.Write(buffer, 0, n);
+            if (answer.Length == 0)
+                throw new IOException($"tetherd closed the connection without answering {method} {path} (did it die? see {Path.Combine(p.RunDir, LogName)}; " +
+                                      "a create may or may not have happened: check tether ls)");
             var text = Encoding.UTF8.GetString(answer.GetBuffer(), 0, (int)answer.Length);
             var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
             // "HTTP/1.1 201 Created"
@@ -57,6 +66,9 @@ static class DaemonClient
         }
         catch (SocketException e) { throw new IOException($"tetherd: {method} {path}: {e.Message}", e); }
     }
+
+    /// <summary>Inode of this process's network namespace, as tetherd compares it with its own.</summary>
+    static string OwnNetNs => Tether.Linux.NetNs.Inode("/proc/self/ns/net").ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
     public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
@@ -89,8 +101,12 @@ static class DaemonClient
     {
         try
         {
-            if (Send(p, "GET", "/health", timeoutMs: 5000) is not (200, var body)) return null;
-            return JsonDocument.Parse(body).RootElement.Clone();
+            switch (Send(p, "GET", "/health", timeoutMs: 5000))
+            {
+                case (200, var body): return JsonDocument.Parse(body).RootElement.Clone();
+                case (409, var body): throw new TetherException(ErrorMessage(body));   // a daemon runs, but not for us
+                default: return null;
+            }
         }
         catch (Exception e) when (e is IOException or JsonException) { return null; }
     }
@@ -146,7 +162,7 @@ static class DaemonClient
             null => null,
             (204, _) => true,
             var (status, body) when NotServedHere(status, body) => null,
-            (404, _) => false,
+            (404, var body) when ErrorMessage(body) == $"no such sandbox: {nameOrId}" => false,
             var (_, body) => throw new TetherException(ErrorMessage(body)),
         };
 

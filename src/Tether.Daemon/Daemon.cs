@@ -53,8 +53,7 @@ public static class Daemon
             Console.WriteLine("usage: tetherd [--state-dir DIR] [--run-dir DIR] [--resolv-conf FILE] [--detach]");
             return 0;
         }
-        var paths = new TetherPaths(Path.GetFullPath(Arg("--state-dir", "TETHER_STATE_DIR", "/var/lib/tether")!),
-            Path.GetFullPath(Arg("--run-dir", "TETHER_RUN_DIR", "/run/tether")!));
+        var paths = TetherPaths.Canonical(Arg("--state-dir", "TETHER_STATE_DIR", "/var/lib/tether")!, Arg("--run-dir", "TETHER_RUN_DIR", "/run/tether")!);
         var resolvConf = Arg("--resolv-conf", "TETHER_RESOLV_CONF", "/etc/resolv.conf")!;
         Directory.CreateDirectory(paths.RunDir);
         var pidPath = Path.Combine(paths.RunDir, PidName);
@@ -107,6 +106,7 @@ public static class Daemon
             o.SerializerOptions.PropertyNamingPolicy = null;   // property names as the CLI prints them (docker's)
         });
         var app = builder.Build();
+        var ownNetNs = NetNs.Inode("/proc/self/ns/net").ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         using var engine = new TetherEngine(paths);
         var engineLock = new Lock();
@@ -122,11 +122,18 @@ public static class Daemon
 
         app.Use(async (context, next) =>
         {
-            // The CLI names the state dir it works on; a daemon of the same run dir serving another one must not act for it.
-            if (context.Request.Headers["X-Tether-State-Dir"] is [{ } stateDir] && Path.GetFullPath(stateDir) != paths.StateDir)
+            // The CLI names the state dir it works on and the network namespace it runs in (the "host" its sandboxes are
+            // made in): a daemon of the same run dir serving another state dir, or living in another namespace, must
+            // not act for it.
+            string? refusal = null;
+            if (context.Request.Headers["X-Tether-State-Dir"] is [{ } stateDir] && TetherPaths.Canonical(stateDir, paths.RunDir).StateDir != paths.StateDir)
+                refusal = $"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}";
+            else if (context.Request.Headers["X-Tether-Net-Ns"] is [{ } netNs] && netNs != ownNetNs)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})";
+            if (refusal is not null)
             {
                 context.Response.StatusCode = 409;
-                await context.Response.WriteAsJsonAsync(new ErrorView($"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}"), DaemonJson.Default.ErrorView);
+                await context.Response.WriteAsJsonAsync(new ErrorView(refusal), DaemonJson.Default.ErrorView);
                 return;
             }
             try { await next(context); }
@@ -180,7 +187,7 @@ public static class Daemon
         });
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
-            var (sandbox, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Read(ResolvConf.HostPath)));
+            var (sandbox, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]})");
             Sync();
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));

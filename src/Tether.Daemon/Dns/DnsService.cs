@@ -66,7 +66,9 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
                 }
                 if (!NetNs.Exists(d.Sandbox.NsPath))
                 {
-                    errors.Add($"sandbox {d.Sandbox.Name}: namespace {d.Sandbox.NsPath} is gone");
+                    // Being removed by another process right now (its store row goes last), or deleted behind Tether's
+                    // back: not the asker's business; the daemon's log has it.
+                    Console.Error.WriteLine($"tetherd: sandbox {d.Sandbox.Name}: namespace {d.Sandbox.NsPath} is gone; no DNS listener");
                     continue;
                 }
                 try

@@ -11,12 +11,21 @@ namespace Tether.Engine;
 /// </summary>
 public sealed record SandboxCreateRequest(string Name, string Network, string? IPAddress, IReadOnlyList<string> Aliases,
     IReadOnlyList<string> Publish, IReadOnlyList<string> Dns, IReadOnlyList<string> DnsSearch, IReadOnlyList<string> AddHost,
-    string? Hostname)
+    string? Hostname, string? HostResolvConf = null)
 {
+    /// <summary>The host's resolv.conf as the asking CLI reads it (<c>TETHER_RESOLV_CONF</c>, else /etc/resolv.conf):
+    /// sent along so that a sandbox tetherd makes gets the same files as one the CLI makes. Null: the file is missing.</summary>
+    public string? HostResolvConf { get; init; } = HostResolvConf;
+
     /// <summary>The checked parts: published ports parsed (<c>-p</c> syntax), DNS options validated.
     /// Throws <see cref="PortSpecException"/> or <see cref="TetherException"/> naming the first bad value.</summary>
     public (AttachRequest Attach, DnsOptions Dns) Parse()
     {
+        // A request that came as JSON may lack fields or hold nulls where the CLI never puts them.
+        if (Name is null) throw new TetherException("missing field Name");
+        if (Network is null) throw new TetherException("missing field Network");
+        foreach (var (field, list) in new[] { (nameof(Aliases), Aliases), (nameof(Publish), Publish), (nameof(Dns), Dns), (nameof(DnsSearch), DnsSearch), (nameof(AddHost), AddHost) })
+            if (list is null || list.Any(x => x is null)) throw new TetherException($"field {field}: a list of strings is required");
         var dns = new DnsOptions(Dns, DnsSearch, AddHost, Hostname);
         dns.Validate();
         return (new AttachRequest(Network, IPAddress, Aliases, Publish.SelectMany(PortSpec.Parse).ToList()), dns);
@@ -40,6 +49,7 @@ public sealed record SandboxCreateRequest(string Name, string Network, string? I
             Strings(w, nameof(DnsSearch), DnsSearch);
             Strings(w, nameof(AddHost), AddHost);
             w.WriteString(nameof(Hostname), Hostname);
+            w.WriteString(nameof(HostResolvConf), HostResolvConf);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);

@@ -12,6 +12,12 @@ namespace Tether.Engine;
 /// <param name="RunDir">Default /run/tether (<c>--run-dir</c>, <c>TETHER_RUN_DIR</c>).</param>
 public sealed record TetherPaths(string StateDir, string RunDir)
 {
+    /// <summary>The paths made absolute and without a trailing separator: the one spelling under which the CLI and tetherd
+    /// compare the state dir they work on.</summary>
+    public static TetherPaths Canonical(string stateDir, string runDir) => new(Canon(stateDir), Canon(runDir));
+
+    static string Canon(string dir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)) is { Length: > 0 } d ? d : "/";
+
     /// <summary>Directory of the sandboxes' network namespace bind mounts.</summary>
     public string NetnsDir => Path.Combine(RunDir, "netns");
     /// <summary>Directory of the logs of processes started with <c>run -d</c>.</summary>

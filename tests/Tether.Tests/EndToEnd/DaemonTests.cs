@@ -125,6 +125,84 @@ public sealed class DaemonTests : IDisposable
         Assert.Equal("", lab.TetherOk("rm", "-f", "c1").Trim());
     }
 
+    Sh.Result TetherWith(string netns, string stateDir, params string[] args) =>
+        Sh.Try(["nsenter", $"--net=/run/netns/{netns}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary,
+            "--state-dir", stateDir, "--run-dir", lab.RunDir, .. args]);
+
+    [Fact]
+    public void ADaemonServedCreateGetsTheFilesTheCliWouldWrite()
+    {
+        lab.TetherOk("daemon", "start");   // its environment names /dev/null as the host's resolv.conf
+        var resolv = Path.Combine(lab.RunDir, "host-resolv.conf");
+        File.WriteAllText(resolv, "nameserver 192.0.2.53\nsearch lab.example\n");
+        lab.Env["TETHER_RESOLV_CONF"] = resolv;
+        lab.TetherOk("create", "--name", "d1");   // default bridge: the host's resolvers go into the sandbox's file
+        Assert.Contains("tetherd: sandbox d1 created", Log);
+        var file = File.ReadAllText(Path.Combine(lab.RunDir, "sandboxes", "d1", "resolv.conf"));
+        Assert.Contains("nameserver 192.0.2.53", file);
+        Assert.Contains("search lab.example", file);
+
+        // The state dir spelled with a trailing slash is the same state dir: still served by the daemon.
+        var slash = TetherWith(lab.Name, lab.StateDir + "/", "create", "--name", "d2", "--network", "bridge");
+        Assert.True(slash.ExitCode == 0 && slash.Stderr.Length == 0, slash.Stderr);
+        Assert.Contains("tetherd: sandbox d2 created", Log);
+    }
+
+    [Fact]
+    public void ADaemonInAnotherNetworkNamespaceIsNotUsed()
+    {
+        var other = lab.AddNamespace("o");
+        lab.TetherOk("daemon", "start");
+        // Same state and run dir, CLI in another namespace: its sandboxes belong to that namespace's bridges, so the CLI
+        // works itself instead of asking a daemon that would make them in the lab.
+        Assert.Equal(0, TetherWith(other, lab.StateDir, "network", "create", "--subnet", "10.93.0.0/24", "nx").ExitCode);
+        var r = TetherWith(other, lab.StateDir, "create", "--name", "sx", "--network", "nx");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain("sandbox sx created", Log);
+        Assert.Contains("10.93.0.", Sh.Run("nsenter", $"--net={Path.Combine(lab.RunDir, "netns", "sx")}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
+        Assert.Equal(0, TetherWith(other, lab.StateDir, "rm", "sx").ExitCode);
+        Assert.Equal(0, TetherWith(other, lab.StateDir, "network", "rm", "nx").ExitCode);
+    }
+
+    [Fact]
+    public void IncompleteCreateRequestsAre400NamingTheField()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("daemon", "start");
+        var before = lab.StableKernelSnapshot();
+        foreach (var (body, field) in new[]
+        {
+            ("""{"Network":"a"}""", "Name"),
+            ("""{"Name":"j1"}""", "Network"),
+            ("""{"Name":"j1","Network":"a"}""", "Aliases"),
+            ("""{"Name":"j1","Network":"a","Aliases":[null],"Publish":[],"Dns":[],"DnsSearch":[],"AddHost":[]}""", "Aliases"),
+            ("""{"Name":"j1","Network":"a","Aliases":[],"Publish":[],"Dns":[],"DnsSearch":[],"AddHost":[null]}""", "AddHost"),
+        })
+        {
+            var r = Rest("POST", "/v1/sandboxes", body);
+            Assert.Equal(400, r.Status);
+            Assert.Contains(field, (string)r.Body!["Message"]!);
+        }
+        Assert.Equal(before, lab.StableKernelSnapshot());
+        Assert.Empty(lab.TetherJson("ls").AsArray());
+    }
+
+    [Fact]
+    public void DaemonCommandsForAnotherStateDirSayWhoServesTheRunDir()
+    {
+        lab.TetherOk("daemon", "start");
+        var other = Path.Combine(Path.GetDirectoryName(lab.StateDir)!, "other-state");
+        var watch = Stopwatch.StartNew();
+        var start = TetherWith(lab.Name, other, "daemon", "start");
+        Assert.Equal(1, start.ExitCode);
+        Assert.Contains($"serves state dir {lab.StateDir}", start.Stderr);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        var status = TetherWith(lab.Name, other, "daemon", "status");
+        Assert.Equal(1, status.ExitCode);
+        Assert.Contains($"serves state dir {lab.StateDir}", status.Stderr);
+        Assert.Contains("tetherd is running", lab.TetherOk("daemon", "status"));
+    }
+
     [Fact]
     public void ADaemonOfAnotherStateDirIsNotUsed()
     {
