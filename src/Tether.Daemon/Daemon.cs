@@ -112,10 +112,19 @@ public static class Daemon
         var engineLock = new Lock();
         using var dns = new DnsService(paths, resolvConf);
         T WithEngine<T>(Func<TetherEngine, T> fn) { lock (engineLock) return fn(engine); }
-        SyncView Sync()
+        // The sandboxes as last read from the store. A change another process made is announced by POST /v1/dns/sync, which
+        // rereads them all; a create or remove this daemon serves itself updates the list in place instead (rereading
+        // every sandbox per change made a create's cost grow with the number of sandboxes).
+        var topology = new List<SandboxDetails>();
+        SyncView Sync(Action<List<SandboxDetails>>? ownChange = null)
         {
-            var topology = WithEngine(e => e.Topology());
-            var r = dns.Sync(topology, s => !engine.IsRuntimeNamespace(s));
+            var snapshot = WithEngine(e =>
+            {
+                if (ownChange is null) topology = [.. e.Topology()];
+                else ownChange(topology);
+                return topology.ToList();
+            });
+            var r = dns.Sync(snapshot, s => !engine.IsRuntimeNamespace(s));
             foreach (var line in r.Errors) Console.Error.WriteLine($"tetherd: {line}");
             return new SyncView(r.Listeners, r.Started, r.Stopped, r.Errors);
         }
@@ -187,20 +196,21 @@ public static class Daemon
         });
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
-            var (sandbox, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
+            var (sandbox, details) = WithEngine(e => { var (s, _) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")); return (s, e.Attachments(s)); });
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]})");
-            Sync();
+            Sync(t => { t.RemoveAll(d => d.Sandbox.Id == sandbox.Id); t.Add(details); });
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
         });
         app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
         {
-            if (!WithEngine(e => Sandboxes.Remove(e, name, force ?? false)))
+            var removed = WithEngine(e => { var s = e.FindSandbox(name); return Sandboxes.Remove(e, name, force ?? false) ? s : null; });
+            if (removed is null)
                 return Results.Json(new ErrorView($"no such sandbox: {name}"), DaemonJson.Default.ErrorView, statusCode: 404);
             Console.Error.WriteLine($"tetherd: sandbox {name} removed");
-            Sync();
+            Sync(t => t.RemoveAll(d => d.Sandbox.Id == removed.Id));
             return Results.NoContent();
         });
-        app.MapPost("/v1/dns/sync", Sync);
+        app.MapPost("/v1/dns/sync", () => Sync());
 
         app.Lifetime.ApplicationStopping.Register(dns.Dispose);
         app.Start();

@@ -48,7 +48,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             // Stop first: a sandbox removed and made again under the same name gets a new namespace and a new listener.
             foreach (var (id, s) in servers.ToList())
             {
-                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox) && NetNs.Exists(s.NsPath)) continue;
+                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox)) continue;
                 s.Dispose();
                 servers.Remove(id);
                 sandboxDns.Remove(id);
