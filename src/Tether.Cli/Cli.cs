@@ -357,9 +357,9 @@ static class Cli
     /// tetherd serve its names (starting tetherd when the sandbox is on a network with name resolution).</summary>
     static Tether.State.SandboxRecord Prepare(TetherEngine engine, SandboxCreateRequest request)
     {
-        var (sandbox, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Parse(request.HostResolvConf ?? ""));
+        var (details, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Parse(request.HostResolvConf ?? ""));
         DaemonClient.Sync(engine.Paths, start: needsDns);
-        return sandbox;
+        return details.Sandbox;
     }
 
     /// <summary>Arguments of <c>__exec-in</c> that give the process the sandbox's /etc/resolv.conf, /etc/hosts and host name.</summary>

@@ -196,7 +196,8 @@ public static class Daemon
         });
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
-            var (sandbox, details) = WithEngine(e => { var (s, _) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")); return (s, e.Attachments(s)); });
+            var (details, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
+            var sandbox = details.Sandbox;
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]})");
             Sync(t => { t.RemoveAll(d => d.Sandbox.Id == sandbox.Id); t.Add(details); });
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
