@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Json;
 using Tether.Daemon.Dns;
@@ -196,19 +197,21 @@ public static class Daemon
         });
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
+            var started = Stopwatch.GetTimestamp();
             var (details, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
             var sandbox = details.Sandbox;
-            Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]})");
             Sync(t => { t.RemoveAll(d => d.Sandbox.Id == sandbox.Id); t.Add(details); });
+            Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]}) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
         });
         app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
         {
+            var started = Stopwatch.GetTimestamp();
             var removed = WithEngine(e => { var s = e.FindSandbox(name); return Sandboxes.Remove(e, name, force ?? false) ? s : null; });
             if (removed is null)
                 return Results.Json(new ErrorView($"no such sandbox: {name}"), DaemonJson.Default.ErrorView, statusCode: 404);
-            Console.Error.WriteLine($"tetherd: sandbox {name} removed");
             Sync(t => t.RemoveAll(d => d.Sandbox.Id == removed.Id));
+            Console.Error.WriteLine($"tetherd: sandbox {name} removed in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.NoContent();
         });
         app.MapPost("/v1/dns/sync", () => Sync());
