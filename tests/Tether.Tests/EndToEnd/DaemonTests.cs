@@ -165,6 +165,22 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void ADaemonInAnotherMountNamespaceIsNotUsed()
+    {
+        lab.TetherOk("daemon", "start");
+        // A CLI in a mount namespace of its own (as under `ip netns exec`): a namespace bind mount tetherd makes would not
+        // be seen there, so tetherd refuses and the CLI makes the sandbox itself.
+        var r = Sh.Try(["unshare", "--mount", "--propagation", "private", "nsenter", $"--net={lab.NsPath}", "--", Paths.TetherBinary,
+            "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, "create", "--name", "sm", "--network", "bridge"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain("sandbox sm created", Log);
+        // Whereas the same CLI in tetherd's mount namespace is served.
+        lab.TetherOk("create", "--name", "sd", "--network", "bridge");
+        Assert.Contains("sandbox sd created", Log);
+        lab.TetherOk("rm", "sm", "sd");
+    }
+
+    [Fact]
     public void IncompleteCreateRequestsAre400NamingTheField()
     {
         lab.TetherOk("network", "create", "a");
