@@ -110,7 +110,10 @@ public static class Daemon
     static int Serve(TetherPaths paths, string resolvConf, string socketPath)
     {
         File.Delete(socketPath);   // left by a daemon that was killed: we hold the lock, so it is not in use
-        var builder = WebApplication.CreateSlimBuilder();
+        // No appsettings.json to read, and above all none to watch: with reloading on, the host watches its content root
+        // (the current directory) recursively with inotify, and processed an event for every file a create wrote when
+        // that directory held the run dir (and a daemon started in / would watch the whole tree).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"], ContentRootPath = paths.RunDir });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
         builder.Services.Configure<JsonOptions>(o =>

@@ -53,7 +53,11 @@ public sealed class DaemonTests : IDisposable
         var direct = Sh.Try("nsenter", $"--net={lab.NsPath}", "--", Daemon, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir);
         Assert.Equal(1, direct.ExitCode);
         Assert.Contains("already running", direct.Stderr);
-        Assert.Equal(200, Rest("GET", "/health").Status);
+        var health = Rest("GET", "/health");
+        Assert.Equal(200, health.Status);
+        // It watches no files: ASP.NET's config reloading would watch its current directory recursively with inotify.
+        var fds = Directory.GetFiles($"/proc/{health.Body!["Pid"]!.GetValue<int>()}/fd");
+        Assert.DoesNotContain(fds, fd => new FileInfo(fd).LinkTarget?.Contains("inotify", StringComparison.Ordinal) == true);
 
         Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
         Assert.False(File.Exists(Socket));
