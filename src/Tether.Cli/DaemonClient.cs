@@ -27,16 +27,15 @@ static class DaemonClient
     /// One request to tetherd: HTTP/1.0 over the unix socket (Kestrel then ends the answer by closing, never chunks it),
     /// with the CLI's state dir in <c>X-Tether-State-Dir</c> (a daemon serving another state dir, or living in other
     /// namespaces than this process, answers 409).
-    /// Returns the status and the body, or null when no daemon listens on the socket (<see cref="DaemonHttp"/>).
+    /// Returns the answer, or null when no daemon listens on the socket (<see cref="DaemonHttp"/>).
     /// </summary>
     /// <exception cref="IOException">The daemon accepted but the exchange failed or timed out.</exception>
     /// <exception cref="TetherException">The socket exists but this user may not connect to it.</exception>
-    public static (int Status, string Body)? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
+    public static DaemonAnswer? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
     {
-        DaemonAnswer? answer;
         try
         {
-            answer = DaemonHttp.Send(SocketPath(p), method, path,
+            return DaemonHttp.Send(SocketPath(p), method, path,
                 [new("X-Tether-State-Dir", p.StateDir)],
                 json is null ? default : Encoding.UTF8.GetBytes(json), json is null ? null : "application/json", timeoutMs);
         }
@@ -48,7 +47,6 @@ static class DaemonClient
         {
             throw new IOException($"{e.Message} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)");
         }
-        return answer is null ? null : (answer.Status, answer.Text);
     }
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
@@ -127,7 +125,8 @@ static class DaemonClient
         Send(p, "POST", "/v1/sandboxes", request.ToJson()) switch
         {
             null => null,
-            (201, var body) => StringProperty(body, nameof(SandboxCreatedView.Id)) ?? throw new IOException($"tetherd: no Id in {body}"),
+            // The new id is the last segment of Location (/v1/sandboxes/ID): no JSON to parse on this path.
+            { Status: 201 } a => a.Header("Location") is { } l ? l[(l.LastIndexOf('/') + 1)..] : throw new IOException($"tetherd: no Location in its answer {a.Text}"),
             var (status, body) when NotServedHere(status, body) => null,
             var (_, body) => throw new TetherException(ErrorMessage(body)),
         };
