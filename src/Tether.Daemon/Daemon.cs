@@ -5,6 +5,7 @@ using Tether.Daemon.Dns;
 using Tether.Dns;
 using Tether.Engine;
 using Tether.Linux;
+using Tether.State;
 
 namespace Tether.Daemon;
 
@@ -129,22 +130,17 @@ public static class Daemon
         var engineLock = new Lock();
         using var dns = new DnsService(paths, resolvConf);
         T WithEngine<T>(Func<TetherEngine, T> fn) { lock (engineLock) return fn(engine); }
-        // The sandboxes as last read from the store. A change another process made is announced by POST /v1/dns/sync, which
-        // rereads them all; a create or remove this daemon serves itself updates the list in place instead (rereading
-        // every sandbox per change made a create's cost grow with the number of sandboxes).
-        var topology = new List<SandboxDetails>();
-        SyncView Sync(Action<List<SandboxDetails>>? ownChange = null)
+        // DNS follows the store: a change another process made is announced by POST /v1/dns/sync, which rereads every
+        // sandbox; a create or remove this daemon serves itself updates the table and the listeners for that one sandbox
+        // (rereading, or rebuilding from a list of, every sandbox per change made a create's cost grow with their number).
+        // Both run under the engine lock, so the table never goes back to an older snapshot.
+        bool ListensIn(SandboxRecord s) => !engine.IsRuntimeNamespace(s);
+        SyncView Report(DnsService.SyncResult r)
         {
-            var snapshot = WithEngine(e =>
-            {
-                if (ownChange is null) topology = [.. e.Topology()];
-                else ownChange(topology);
-                return topology.ToList();
-            });
-            var r = dns.Sync(snapshot, s => !engine.IsRuntimeNamespace(s));
             foreach (var line in r.Errors) Console.Error.WriteLine($"tetherd: {line}");
             return new SyncView(r.Listeners, r.Started, r.Stopped, r.Errors);
         }
+        SyncView Sync() => Report(WithEngine(e => dns.Sync(e.Topology(), ListensIn)));
 
         app.Use(async (context, next) =>
         {
@@ -220,19 +216,27 @@ public static class Daemon
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
             var started = Stopwatch.GetTimestamp();
-            var (details, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
-            var sandbox = details.Sandbox;
-            Sync(t => { t.RemoveAll(d => d.Sandbox.Id == sandbox.Id); t.Add(details); });
+            var (sandbox, dnsResult) = WithEngine(e =>
+            {
+                var (details, _) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? ""));
+                return (details.Sandbox, dns.Added(details, ListensIn));
+            });
+            Report(dnsResult);
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]}) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
         });
         app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
         {
             var started = Stopwatch.GetTimestamp();
-            var removed = WithEngine(e => { var s = e.FindSandbox(name); return Sandboxes.Remove(e, name, force ?? false) ? s : null; });
-            if (removed is null)
+            var removed = WithEngine(e =>
+            {
+                var s = e.FindSandbox(name);
+                if (!Sandboxes.Remove(e, name, force ?? false)) return false;
+                if (s is not null) Report(dns.Removed(s.Id));
+                return true;
+            });
+            if (!removed)
                 return Results.Json(new ErrorView($"no such sandbox: {name}"), DaemonJson.Default.ErrorView, statusCode: 404);
-            Sync(t => t.RemoveAll(d => d.Sandbox.Id == removed.Id));
             Console.Error.WriteLine($"tetherd: sandbox {name} removed in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.NoContent();
         });
