@@ -176,7 +176,11 @@ static class DaemonClient
     public static bool Stop(TetherPaths p)
     {
         if (Health(p) is not { } h) return false;
-        var pid = h.GetProperty("Pid").GetInt32();
+        // Not the pid tetherd reports: that is its number in its own pid namespace (1 for a daemon started under
+        // `unshare -p`, which here is init). The kernel gives the listener's pid as this process numbers it.
+        if (UnixStream.ListenerPid(SocketPath(p)) is not { } pid) return false;   // gone meanwhile
+        if (pid <= 0)
+            throw new TetherException($"tetherd of run dir {p.RunDir} (pid {h.GetProperty("Pid").GetInt32()} in its own pid namespace) runs in a pid namespace this process cannot see; stop it from there");
         Tether.Linux.Signals.Kill(pid, 15);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)

@@ -83,6 +83,21 @@ public static unsafe class UnixStream
         return cred[0];
     }
 
+    /// <summary>
+    /// The process listening at <paramref name="path"/> as this process's pid namespace numbers it (one connect, nothing
+    /// sent; SO_PEERCRED of a connected client gives the credentials the listener had at listen(), socket(7)): 0 when it
+    /// lives in a pid namespace this process cannot see, null when nobody listens there. A pid the server reports of
+    /// itself is in its own pid namespace, and may name another process (or init) here.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">As <see cref="Exchange"/>.</exception>
+    public static int? ListenerPid(string path)
+    {
+        int fd = Connect(path);
+        if (fd < 0) return null;
+        try { return PeerPid(fd); }
+        finally { Libc.close(fd); }
+    }
+
     /// <summary>True when something accepts connections at <paramref name="path"/> (one connect, nothing sent).</summary>
     /// <exception cref="UnauthorizedAccessException">As <see cref="Exchange"/>.</exception>
     public static bool Listening(string path)
