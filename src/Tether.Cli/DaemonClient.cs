@@ -50,7 +50,10 @@ static class DaemonClient
     }
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
-    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
+    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? Clip(body.ReplaceLineEndings(" ").Trim());
+
+    /// <summary>At most 200 characters of an answer that is not tetherd's error object (one line, not a whole body).</summary>
+    static string Clip(string text) => text.Length <= 200 ? text : $"{text[..200]}... ({text.Length} characters)";
 
     /// <summary>A string property of a JSON object answer, null when there is none. Read with JsonDocument, not the
     /// source-generated serializer, for the start-up reason given at <see cref="SandboxCreateRequest.ToJson"/>.</summary>
@@ -126,7 +129,8 @@ static class DaemonClient
         {
             null => null,
             // The new id is the last segment of Location (/v1/sandboxes/ID): no JSON to parse on this path.
-            { Status: 201 } a => a.Header("Location") is { } l ? l[(l.LastIndexOf('/') + 1)..] : throw new IOException($"tetherd: no Location in its answer {a.Text}"),
+            { Status: 201 } a => a.Header("Location") is { } l && l[(l.LastIndexOf('/') + 1)..] is { Length: > 0 } id ? id
+                : throw new IOException($"tetherd: no sandbox id in the Location of its answer ({a.Header("Location") ?? "none"})"),
             var (status, body) when NotServedHere(status, body) => null,
             var (_, body) => throw new TetherException(ErrorMessage(body)),
         };
@@ -160,6 +164,8 @@ static class DaemonClient
         };
         foreach (var a in new[] { "--state-dir", p.StateDir, "--run-dir", p.RunDir, "--detach" }) psi.ArgumentList.Add(a);
         if (!File.Exists(Binary)) throw new TetherException($"tetherd not found at {Binary} (set TETHER_DAEMON_BIN)");
+        if (System.Text.Encoding.UTF8.GetByteCount(SocketPath(p)) > UnixStream.MaxPathBytes)
+            throw new TetherException($"cannot start tetherd: its socket path \"{SocketPath(p)}\" is longer than {UnixStream.MaxPathBytes} bytes (use a shorter --run-dir)");
         using var child = Process.Start(psi)!;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)

@@ -264,6 +264,25 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void ARunDirTooLongForTheSocketWorksWithoutTheDaemon()
+    {
+        lab.TetherOk("network", "create", "a");
+        // RUN_DIR/tetherd.sock longer than sun_path: no daemon can listen there, so create and rm are the CLI's own, and
+        // the names are not served (one warning line saying why), rather than every create failing.
+        var runDir = Path.Combine(lab.RunDir, new string('r', 120 - lab.RunDir.Length));
+        Sh.Result Long(params string[] args) => Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"),
+            Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", runDir, .. args]);
+        var create = Long("create", "--name", "l", "--network", "a");
+        Assert.True(create.ExitCode == 0, create.Stderr);
+        Assert.Contains("tetherd: its socket path", create.Stderr);
+        Assert.Contains("longer than 107 bytes", create.Stderr);
+        Assert.Contains(" inet ", Sh.Run("nsenter", $"--net={Path.Combine(runDir, "netns", "l")}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
+        Assert.Equal(3, Long("daemon", "status").ExitCode);
+        var rm = Long("rm", "l");
+        Assert.True(rm.ExitCode == 0, rm.Stderr);
+    }
+
+    [Fact]
     public void IncompleteCreateRequestsAre400NamingTheField()
     {
         lab.TetherOk("network", "create", "a");
