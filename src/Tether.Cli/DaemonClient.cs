@@ -43,9 +43,12 @@ static class DaemonClient
         {
             throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
         }
-        catch (IOException e) when (e.Message.StartsWith("tetherd closed", StringComparison.Ordinal))
+        catch (IOException e) when (!e.Message.StartsWith("tetherd: malformed", StringComparison.Ordinal))
         {
-            throw new IOException($"{e.Message} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)");
+            // Closed without an answer, reset (tetherd died before reading the whole request) or timed out: the same
+            // doubt about what happened.
+            var what = e.Message.StartsWith("tetherd", StringComparison.Ordinal) ? e.Message : $"tetherd: {method} {path}: {e.Message}";
+            throw new IOException($"{what} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)", e);
         }
     }
 

@@ -283,6 +283,27 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void ADaemonKilledBeforeAnsweringIsOneLineSayingSo()
+    {
+        lab.TetherOk("daemon", "start");
+        var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
+        Assert.True(Signals.Kill(pid, 19));   // SIGSTOP: the request waits, unread, in the socket
+        var errors = Path.Combine(lab.RunDir, "k.stderr");
+        using var cli = Process.Start("sh", ["-c", "exec \"$@\" >/dev/null 2>\"$0\"", errors, "nsenter", $"--net={lab.NsPath}", "--", "env",
+            .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir,
+            "create", "--name", "k", "--network", "bridge"]);
+        Thread.Sleep(1000);
+        Assert.True(Signals.Kill(pid, 9));   // dies with the request unread: the CLI's read is reset
+        Assert.True(cli.WaitForExit(10_000));
+        Assert.Equal(1, cli.ExitCode);
+        var line = File.ReadAllText(errors).Trim();
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("did it die? see", line);
+        Assert.Contains("check tether ls", line);
+        Assert.Empty(lab.TetherJson("ls").AsArray());
+    }
+
+    [Fact]
     public void IncompleteCreateRequestsAre400NamingTheField()
     {
         lab.TetherOk("network", "create", "a");
