@@ -43,14 +43,20 @@ static class DaemonClient
         {
             throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
         }
-        catch (IOException e) when (e.Message.StartsWith("tetherd closed", StringComparison.Ordinal))
+        catch (IOException e) when (!e.Message.StartsWith("tetherd: malformed", StringComparison.Ordinal))
         {
-            throw new IOException($"{e.Message} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)");
+            // Closed without an answer, reset (tetherd died before reading the whole request) or timed out: the same
+            // doubt about what happened.
+            var what = e.Message.StartsWith("tetherd", StringComparison.Ordinal) ? e.Message : $"tetherd: {method} {path}: {e.Message}";
+            throw new IOException($"{what} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)", e);
         }
     }
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
-    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
+    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? Clip(body.ReplaceLineEndings(" ").Trim());
+
+    /// <summary>At most 200 characters of an answer that is not tetherd's error object (one line, not a whole body).</summary>
+    static string Clip(string text) => text.Length <= 200 ? text : $"{text[..200]}... ({text.Length} characters)";
 
     /// <summary>A string property of a JSON object answer, null when there is none. Read with JsonDocument, not the
     /// source-generated serializer, for the start-up reason given at <see cref="SandboxCreateRequest.ToJson"/>.</summary>
@@ -126,7 +132,8 @@ static class DaemonClient
         {
             null => null,
             // The new id is the last segment of Location (/v1/sandboxes/ID): no JSON to parse on this path.
-            { Status: 201 } a => a.Header("Location") is { } l ? l[(l.LastIndexOf('/') + 1)..] : throw new IOException($"tetherd: no Location in its answer {a.Text}"),
+            { Status: 201 } a => a.Header("Location") is { } l && l[(l.LastIndexOf('/') + 1)..] is { Length: > 0 } id ? id
+                : throw new IOException($"tetherd: no sandbox id in the Location of its answer ({a.Header("Location") ?? "none"})"),
             var (status, body) when NotServedHere(status, body) => null,
             var (_, body) => throw new TetherException(ErrorMessage(body)),
         };
@@ -160,6 +167,8 @@ static class DaemonClient
         };
         foreach (var a in new[] { "--state-dir", p.StateDir, "--run-dir", p.RunDir, "--detach" }) psi.ArgumentList.Add(a);
         if (!File.Exists(Binary)) throw new TetherException($"tetherd not found at {Binary} (set TETHER_DAEMON_BIN)");
+        if (System.Text.Encoding.UTF8.GetByteCount(SocketPath(p)) > UnixStream.MaxPathBytes)
+            throw new TetherException($"cannot start tetherd: its socket path \"{SocketPath(p)}\" is longer than {UnixStream.MaxPathBytes} bytes (use a shorter --run-dir)");
         using var child = Process.Start(psi)!;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
@@ -176,7 +185,11 @@ static class DaemonClient
     public static bool Stop(TetherPaths p)
     {
         if (Health(p) is not { } h) return false;
-        var pid = h.GetProperty("Pid").GetInt32();
+        // Not the pid tetherd reports: that is its number in its own pid namespace (1 for a daemon started under
+        // `unshare -p`, which here is init). The kernel gives the listener's pid as this process numbers it.
+        if (UnixStream.ListenerPid(SocketPath(p)) is not { } pid) return false;   // gone meanwhile
+        if (pid <= 0)
+            throw new TetherException($"tetherd of run dir {p.RunDir} (pid {h.GetProperty("Pid").GetInt32()} in its own pid namespace) runs in a pid namespace this process cannot see; stop it from there");
         Tether.Linux.Signals.Kill(pid, 15);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)

@@ -96,13 +96,15 @@ public static class Daemon
     }
 
     /// <summary>The inodes of the network and mount namespaces of the process that opened the request's connection;
-    /// null when the connection is not a unix socket (no peer to ask) or the peer is gone.</summary>
+    /// null when they cannot be known: the connection is not a unix socket (no peer to ask), the peer is gone, or it
+    /// lives in a pid namespace this daemon cannot see (SO_PEERCRED then gives pid 0, socket(7)).</summary>
     static (ulong Net, ulong Mnt)? PeerNamespaces(HttpContext context)
     {
         if (context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket is not { } socket) return null;
         try
         {
             var pid = UnixStream.PeerPid(socket.Handle);
+            if (pid <= 0) return null;
             return (NetNs.Inode($"/proc/{pid}/ns/net"), NetNs.Inode($"/proc/{pid}/ns/mnt"));
         }
         catch (IOException) { return null; }
@@ -150,14 +152,25 @@ public static class Daemon
             // seen): a daemon of the same run dir serving another state dir, or living in other namespaces (`ip netns
             // exec` gives each command a mount namespace of its own), must not act for it. Other API clients get answers
             // from wherever they are.
+            // /health is asked by `tether daemon start|stop|status` (there is one daemon per run dir, wherever it runs), and
+            // /v1/dns/sync makes nothing: tetherd rereads the store and enters the sandboxes' namespaces by their bind
+            // mounts (reporting those it cannot see), so neither depends on the caller's mount namespace; refusing them
+            // left a daemon started under `ip netns exec` unstoppable, and a name (and the namespace its DNS listener
+            // holds) alive after `rm`.
+            var path = context.Request.Path.Value;
+            bool anyNamespace = path == "/health", anyMountNamespace = anyNamespace || path == "/v1/dns/sync";
             string? refusal = null;
             if (context.Request.Headers["X-Tether-State-Dir"] is not [{ } stateDir]) { }
             else if (TetherPaths.Canonical(stateDir, paths.RunDir).StateDir != paths.StateDir)
                 refusal = $"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}";
-            else if (PeerNamespaces(context) is var (netNs, mntNs) && (netNs != ownNetNs || mntNs != ownMntNs))
-                refusal = netNs != ownNetNs
-                    ? $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})"
-                    : $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
+            else if (anyNamespace) { }
+            else if (PeerNamespaces(context) is not var (netNs, mntNs))
+                // Fail closed: a caller whose namespaces cannot be read (another pid namespace) does the work itself.
+                refusal = $"tetherd of run dir {paths.RunDir} cannot see the namespaces of the calling process (another pid namespace?)";
+            else if (netNs != ownNetNs)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})";
+            else if (mntNs != ownMntNs && !anyMountNamespace)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
             if (refusal is not null)
             {
                 context.Response.StatusCode = 409;
