@@ -348,9 +348,12 @@ public static unsafe class NetNs
                 bool home;
                 try { Enter(Home.Value, "/proc/self/ns/net"); home = true; }
                 catch (IOException) { home = false; }
+                // Back on the idle stack before the caller wakes: its next job then finds this worker rather than
+                // starting another. (The next job's Run only sets fields this loop has already copied.)
+                var keep = home && Idle.Count < MaxIdle;
+                if (keep) Idle.Push(this);
                 finished.Set();
-                if (!home || Idle.Count >= MaxIdle) return;
-                Idle.Push(this);
+                if (!keep) return;
             }
         }
     }
