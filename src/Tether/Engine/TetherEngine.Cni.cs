@@ -238,13 +238,13 @@ public sealed partial class TetherEngine
     });
 
     /// <summary>CNI DEL: removes the attachment's links (not the namespace), published ports and lease. Idempotent: an
-    /// unknown key, or a namespace already gone, is success. Returns whether anything was removed.</summary>
-    public bool CniDel(CniKey key) => Write(() =>
+    /// unknown key, or a namespace already gone, is success. Returns the id of the sandbox removed, null when there was none.</summary>
+    public string? CniDel(CniKey key) => Write(() =>
     {
         store.EnsureCniSchema();
-        if (store.FindCniAttachment(key.Network, key.ContainerId, key.IfName) is not { } id || store.FindSandbox(id) is not { } s) return false;
+        if (store.FindCniAttachment(key.Network, key.ContainerId, key.IfName) is not { } id || store.FindSandbox(id) is not { } s) return null;
         RemoveCniSandboxLocked(s);
-        return true;
+        return s.Id;
     });
 
     /// <summary>The attachment of a key, or null.</summary>
