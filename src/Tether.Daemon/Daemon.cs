@@ -108,6 +108,7 @@ public static class Daemon
         });
         var app = builder.Build();
         var ownNetNs = NetNs.Inode("/proc/self/ns/net").ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var ownMntNs = NetNs.Inode("/proc/self/ns/mnt").ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         using var engine = new TetherEngine(paths);
         var engineLock = new Lock();
@@ -140,6 +141,9 @@ public static class Daemon
                 refusal = $"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}";
             else if (context.Request.Headers["X-Tether-Net-Ns"] is [{ } netNs] && netNs != ownNetNs)
                 refusal = $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})";
+            // Paths the caller names (CNI_NETNS, a config's dirs) mean the same file only in the same mount namespace.
+            else if (context.Request.Headers["X-Tether-Mnt-Ns"] is [{ } mntNs] && mntNs != ownMntNs)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
             if (refusal is not null)
             {
                 context.Response.StatusCode = 409;
@@ -215,6 +219,53 @@ public static class Daemon
             return Results.NoContent();
         });
         app.MapPost("/v1/dns/sync", () => Sync());
+        // A CNI command handed over by tether-cni (docs/DESIGN.md "tether-cni through tetherd"): the request's CNI_* and
+        // TETHER_* variables as headers of the same names, the network config as the body. The answer's body is what the
+        // plugin prints on stdout, its exit code in X-Cni-Exit. 409 when the config's state or run dir is not this daemon's.
+        app.MapPost(Tether.Cni.CniProtocol.Endpoint, async (HttpContext context) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var name in Tether.Cni.CniProtocol.Variables)
+                if (context.Request.Headers[name] is [{ } value]) vars[name] = value;
+            string? Env(string name) => vars.GetValueOrDefault(name);
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            var stdin = body.ToArray();
+            if (Tether.Cni.Plugin.PathsOf(Env, stdin) is { } wanted && wanted != paths)
+            {
+                return Results.Json(new ErrorView($"tetherd serves state dir {paths.StateDir} and run dir {paths.RunDir}, not {wanted.StateDir} and {wanted.RunDir}"), DaemonJson.Default.ErrorView, statusCode: 409);
+            }
+            var host = new CniHost(engine, paths);
+            using var stdout = new MemoryStream();
+            int exit;
+            var needsDns = false;
+            lock (engineLock)
+            {
+                exit = Tether.Cni.Plugin.Run(Env, stdin, stdout, host);
+                // The sandbox list follows the change in place, as for create and rm; GC rereads it below.
+                foreach (var id in host.Gone)
+                {
+                    var i = topology.FindIndex(d => d.Sandbox.Id == id);
+                    if (i < 0) continue;
+                    needsDns |= topology[i].Endpoints.Any(e => NameTable.HasNameResolution(e.Network));
+                    topology.RemoveAt(i);
+                }
+                if (host.New is { } details)
+                {
+                    topology.Add(details);
+                    needsDns |= details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network));
+                }
+            }
+            if (host.GcRemoved) Sync();
+            else if (needsDns) Sync(_ => { });
+            context.Response.Headers[Tether.Cni.CniProtocol.ExitHeader] = exit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = stdout.Length;
+            await context.Response.Body.WriteAsync(stdout.GetBuffer().AsMemory(0, (int)stdout.Length), context.RequestAborted);
+            Console.Error.WriteLine($"tetherd: cni {Env("CNI_COMMAND") ?? "(no command)"} container {Env("CNI_CONTAINERID") ?? "-"} ifname {Env("CNI_IFNAME") ?? "-"}: exit {exit} in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
+            return Results.Empty;
+        });
 
         app.Lifetime.ApplicationStopping.Register(dns.Dispose);
         app.Start();
@@ -224,4 +275,31 @@ public static class Daemon
         app.WaitForShutdown();
         return 0;
     }
+}
+
+/// <summary>tetherd's engine for the CNI commands it serves (already under its engine lock), and what they changed.</summary>
+sealed class CniHost(TetherEngine engine, TetherPaths paths) : Tether.Cni.CniEngineHost
+{
+    /// <summary>The sandbox an ADD made, as the DNS sandbox list holds it.</summary>
+    public SandboxDetails? New { get; private set; }
+    /// <summary>Sandboxes a DEL removed, or an ADD replaced.</summary>
+    public List<string> Gone { get; } = [];
+    /// <summary>A GC removed attachments.</summary>
+    public bool GcRemoved { get; private set; }
+
+    public override T WithEngine<T>(TetherPaths p, Func<TetherEngine, T> fn) =>
+        p == paths ? fn(engine) : throw new InvalidOperationException($"tetherd serves {paths}, not {p}");
+
+    public override void Added(TetherEngine e, CniAttachment a)
+    {
+        New = new SandboxDetails(a.Sandbox, [new EndpointDetails(a.Endpoint, a.Network, [])], []);
+        if (a.ReplacedSandboxId is { } old) Gone.Add(old);
+    }
+
+    public override void Removed(TetherEngine e, string? sandboxId)
+    {
+        if (sandboxId is not null) Gone.Add(sandboxId);
+    }
+
+    public override void Collected(TetherEngine e) => GcRemoved = true;
 }

@@ -35,12 +35,8 @@ public sealed class DelegateException(string output, string plugin) : Exception(
 /// </summary>
 public static partial class Plugin
 {
-    public static readonly string[] SupportedVersions = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-
-    /// <summary>The variables of a request (SPEC.md "Parameters", and Tether's dirs): what tetherd is handed for a command,
-    /// and what a delegated IPAM plugin is given (CNI_COMMAND set to its command).</summary>
-    public static readonly string[] RequestVariables = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", "TETHER_STATE_DIR", "TETHER_RUN_DIR"];
-    const string LatestVersion = "1.1.0";
+    public static string[] SupportedVersions => CniProtocol.SupportedVersions;
+    const string LatestVersion = CniProtocol.LatestVersion;
 
     /// <summary>CNI_CONTAINERID (SPEC.md "Parameters"): <c>^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$</c>, checked by a loop (no Regex
     /// engine in the binary: it costs start-up time and memory in every call).</summary>
@@ -395,7 +391,7 @@ public static partial class Plugin
             var psi = new ProcessStartInfo(path) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
             // The request's CNI_* variables, not those of the process that runs the command (tetherd has none of its own).
             foreach (var k in psi.Environment.Keys.Where(k => k.StartsWith("CNI_", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(k);
-            foreach (var k in RequestVariables)
+            foreach (var k in CniProtocol.Variables)
                 if (Env(k) is { } v) psi.Environment[k] = v;
             psi.Environment["CNI_COMMAND"] = cmd;
             using var p = Process.Start(psi) ?? throw new CniException(CniException.IoFailure, $"cannot start IPAM plugin {path}");

@@ -1,0 +1,291 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Tether.Cni;
+
+/// <summary>
+/// tether-cni, the thin front: when tetherd runs for the config's run dir, the whole CNI command is handed to it
+/// (POST /v1/cni on RUN_DIR/tetherd.sock: the request's variables as headers, the config as the body) and its answer is
+/// printed as the plugin's own. tetherd's engine is warm (store open, netlink and nftables sockets, drivers), so a call
+/// costs a process start, one connect and tetherd's work. This path touches as little code as it can: what it touches
+/// is the process's peak RSS. No System.Net.Sockets (its static set-up starts an epoll thread), no JsonDocument, no
+/// engine: the variables, a scan of the config for its two dirs, a blocking unix socket through libc, bytes out.
+/// When no tetherd serves the call, the front execs <c>tether-cni-local</c> (the plugin doing the work itself) in its
+/// place, with the same variables and the config on stdin. It is a binary of its own because a process's resident
+/// file pages grow with the binary it runs (each fault maps the pages around it): this front, 1.2 MB, peaks near 3 MB;
+/// the same code inside the plugin's 4.7 MB binary peaked at 5.6 MB.
+/// </summary>
+static class ThinClient
+{
+    /// <summary>The answer's wait limit: tetherd serves one command at a time, each in milliseconds.</summary>
+    const int TimeoutSeconds = 60;
+
+    /// <summary>Hands the command to tetherd. Returns the plugin's exit code with the answer written to stdout, or null
+    /// when no tetherd serves this call (no socket, nobody accepting, a 409 refusal: another state dir or namespace, an
+    /// older tetherd without the endpoint, no complete answer): the caller then does the work itself.</summary>
+    public static int? TryDelegate(byte[] stdin)
+    {
+        if (!Dirs(stdin, out var stateDir, out var runDir)) return null;
+        stateDir ??= Env("TETHER_STATE_DIR");
+        runDir ??= Env("TETHER_RUN_DIR") ?? "/run/tether";
+        // A relative dir means the plugin's working directory, which tetherd does not share.
+        if (!runDir.StartsWith('/') || stateDir is not null && !stateDir.StartsWith('/')) return null;
+        var head = new StringBuilder(512);
+        head.Append("POST ").Append(CniProtocol.Endpoint).Append(" HTTP/1.0\r\nHost: tetherd\r\nContent-Type: application/json\r\n");
+        if (NsInode("/proc/self/ns/net") is not { } net || NsInode("/proc/self/ns/mnt") is not { } mnt) return null;
+        head.Append("X-Tether-Net-Ns: ").Append(net).Append("\r\nX-Tether-Mnt-Ns: ").Append(mnt).Append("\r\n");
+        foreach (var name in CniProtocol.Variables)
+        {
+            if (Env(name) is not { } value) continue;
+            // A header value is printable ASCII; anything else is left to the plugin's own checks.
+            foreach (var c in value)
+                if (c is < ' ' or > '~') return null;
+            head.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+        head.Append("Content-Length: ").Append(stdin.Length).Append("\r\n\r\n");
+        var request = new byte[head.Length + stdin.Length];
+        var n = Encoding.ASCII.GetBytes(head.ToString(), request);
+        stdin.CopyTo(request, n);
+
+        var answer = UnixHttp.Exchange(runDir.TrimEnd('/') + "/tetherd.sock", request, TimeoutSeconds);
+        if (answer is null || !Parse(answer, out var status, out var exit, out var body) || status != 200) return null;
+        WriteAll(1, answer.AsSpan(body));
+        return exit;
+    }
+
+    /// <summary>A variable through libc's getenv: Environment.GetEnvironmentVariable first copies the whole environment
+    /// into a dictionary.</summary>
+    public static unsafe string? Env(string name)
+    {
+        var p = Native.getenv(name);
+        return p is null || *p == 0 ? null : Marshal.PtrToStringUTF8((nint)p);
+    }
+
+    /// <summary>VERSION (SPEC.md "VERSION"), whatever stdin holds: the versions of <see cref="CniProtocol"/>.</summary>
+    public static int Version()
+    {
+        var json = new StringBuilder("{\"cniVersion\":\"").Append(CniProtocol.LatestVersion).Append("\",\"supportedVersions\":[");
+        for (var i = 0; i < CniProtocol.SupportedVersions.Length; i++) json.Append(i == 0 ? "\"" : ",\"").Append(CniProtocol.SupportedVersions[i]).Append('"');
+        WriteAll(1, Encoding.ASCII.GetBytes(json.Append("]}\n").ToString()));
+        return 0;
+    }
+
+    /// <summary>
+    /// Replaces this process with <c>tether-cni-local</c> (TETHER_CNI_LOCAL, else beside this binary with links resolved,
+    /// so a link to tether-cni in a runtime's plugin directory works), the environment unchanged and
+    /// <paramref name="stdin"/> as its stdin again (a memfd: it was read already). Returns only when that fails: then it
+    /// prints the spec's I/O error (5) and returns 1.
+    /// </summary>
+    public static unsafe int ExecLocal(byte[] stdin)
+    {
+        var local = Env("TETHER_CNI_LOCAL");
+        if (local is null)
+        {
+            var buf = stackalloc byte[4096];
+            var n = (int)Native.readlink("/proc/self/exe", buf, 4096);
+            var self = n > 0 ? Encoding.UTF8.GetString(buf, n) : "";
+            local = self[..(self.LastIndexOf('/') + 1)] + CniProtocol.LocalBinary;
+        }
+        string? error = null;
+        var fd = Native.memfd_create("cni-config", 0);
+        if (fd < 0) error = $"memfd_create: errno {Marshal.GetLastPInvokeError()}";
+        else
+        {
+            WriteAll(fd, stdin);
+            if (Native.lseek(fd, 0, 0) != 0 || Native.dup2(fd, 0) < 0) error = $"stdin: errno {Marshal.GetLastPInvokeError()}";
+            else
+            {
+                Native.close(fd);
+                var path = Encoding.UTF8.GetBytes(local + "\0");
+                fixed (byte* p = path)
+                {
+                    var argv = stackalloc byte*[2] { p, null };
+                    Native.execv(p, argv);
+                }
+                error = $"errno {Marshal.GetLastPInvokeError()}";
+            }
+        }
+        var msg = $"cannot run {local} (the plugin that works without tetherd): {error}".Replace("\\", "\\\\").Replace("\"", "\\\"");
+        WriteAll(1, Encoding.UTF8.GetBytes($"{{\"cniVersion\":\"{CniProtocol.LatestVersion}\",\"code\":5,\"msg\":\"{msg}\"}}\n"));
+        return 1;
+    }
+
+    /// <summary>The config's top-level <c>stateDir</c> and <c>runDir</c> (null when absent), read with
+    /// <see cref="Utf8JsonReader"/> under the plugin's parse rules (comments, trailing commas). False when the config is
+    /// not a JSON object or a dir is not a string: the plugin reports that itself.</summary>
+    static bool Dirs(byte[] json, out string? stateDir, out string? runDir)
+    {
+        stateDir = runDir = null;
+        try
+        {
+            var r = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject) return false;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                var isState = r.ValueTextEquals("stateDir"u8);
+                var isRun = !isState && r.ValueTextEquals("runDir"u8);
+                if (!r.Read()) return false;
+                if (isState || isRun)
+                {
+                    if (r.TokenType == JsonTokenType.Null) continue;
+                    if (r.TokenType != JsonTokenType.String) return false;
+                    if (isState) stateDir = r.GetString(); else runDir = r.GetString();
+                }
+                else if (!r.TrySkip()) return false;
+            }
+            return r.TokenType == JsonTokenType.EndObject;
+        }
+        catch (JsonException) { return false; }
+    }
+
+    /// <summary>The status, X-Cni-Exit and the body's offset of an HTTP/1.x answer; false when it is incomplete.</summary>
+    static bool Parse(byte[] answer, out int status, out int exit, out int body)
+    {
+        status = exit = body = 0;
+        var a = answer.AsSpan();
+        var end = a.IndexOf("\r\n\r\n"u8);
+        if (end < 0 || a.Length < 12 || !a.StartsWith("HTTP/1."u8)) return false;
+        if (!int.TryParse(a.Slice(9, 3), out status)) return false;
+        body = end + 4;
+        var name = "x-cni-exit:"u8;   // CniProtocol.ExitHeader, as HTTP compares header names
+        foreach (var range in a[..end].Split("\r\n"u8))
+        {
+            var line = a[range];
+            if (line.Length > name.Length && Ascii.EqualsIgnoreCase(line[..name.Length], name))
+                return int.TryParse(line[name.Length..].Trim((byte)' '), out exit);
+        }
+        return false;
+    }
+
+    /// <summary>Inode of a namespace file, from its link text ("net:[4026531840]"); null when it cannot be read.</summary>
+    static unsafe ulong? NsInode(string path)
+    {
+        var buf = stackalloc byte[64];
+        var n = (int)Native.readlink(path, buf, 64);
+        if (n <= 0) return null;
+        var text = new ReadOnlySpan<byte>(buf, n);
+        var open = text.IndexOf((byte)'[');
+        return open >= 0 && text[^1] == ']' && ulong.TryParse(text[(open + 1)..^1], out var inode) ? inode : null;
+    }
+
+    static unsafe void WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+            for (var done = 0; done < data.Length;)
+            {
+                var n = (int)Native.write(fd, p + done, (nuint)(data.Length - done));
+                if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+                if (n <= 0) return;   // stdout closed: nothing to tell anyone
+                done += n;
+            }
+    }
+
+    /// <summary>Reads a file descriptor to its end (stdin: the network config).</summary>
+    public static unsafe byte[] ReadAll(int fd)
+    {
+        var buffer = new byte[8192];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+            int n;
+            fixed (byte* p = buffer) n = (int)Native.read(fd, p + length, (nuint)(buffer.Length - length));
+            if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+            if (n <= 0) break;
+            length += n;
+        }
+        return buffer.AsSpan(0, length).ToArray();
+    }
+}
+
+/// <summary>One HTTP exchange on a unix stream socket, blocking, through libc.</summary>
+static class UnixHttp
+{
+    /// <summary>Connects to <paramref name="socketPath"/>, writes <paramref name="request"/> and reads until the peer
+    /// closes (HTTP/1.0), each read waiting at most <paramref name="timeoutSeconds"/>. Null when nobody accepts on the
+    /// path, the exchange fails or times out, or the answer is empty.</summary>
+    public static unsafe byte[]? Exchange(string socketPath, byte[] request, int timeoutSeconds)
+    {
+        var path = Encoding.UTF8.GetBytes(socketPath);
+        if (path.Length >= 108) return null;   // sun_path (sys/un.h)
+        var fd = Native.socket(Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+        if (fd < 0) return null;
+        try
+        {
+            var addr = stackalloc byte[110];   // struct sockaddr_un: sa_family_t sun_family; char sun_path[108]
+            new Span<byte>(addr, 110).Clear();
+            *(ushort*)addr = Native.AF_UNIX;
+            path.CopyTo(new Span<byte>(addr + 2, 108));
+            if (Native.connect(fd, addr, 2 + path.Length + 1) != 0) return null;
+            var tv = stackalloc long[2] { timeoutSeconds, 0 };   // struct timeval
+            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv, 16);
+            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_SNDTIMEO, tv, 16);
+            fixed (byte* p = request)
+                for (var done = 0; done < request.Length;)
+                {
+                    var n = (int)Native.write(fd, p + done, (nuint)(request.Length - done));
+                    if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+                    if (n <= 0) return null;
+                    done += n;
+                }
+            var buffer = new byte[4096];
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                int n;
+                fixed (byte* p = buffer) n = (int)Native.read(fd, p + length, (nuint)(buffer.Length - length));
+                if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+                if (n < 0) return null;   // timeout (EAGAIN) or reset
+                if (n == 0) break;
+                length += n;
+            }
+            return length == 0 ? null : buffer.AsSpan(0, length).ToArray();
+        }
+        finally { Native.close(fd); }
+    }
+}
+
+/// <summary>libc calls of the thin path (glibc, x86-64/arm64 Linux constants from sys/socket.h, asm-generic/socket.h).</summary>
+static unsafe partial class Native
+{
+    const string Lib = "libc";
+    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, EINTR = 4;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int connect(int fd, void* addr, int addrlen);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int setsockopt(int fd, int level, int optname, void* optval, int optlen);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nuint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial byte* getenv(string name);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int memfd_create(string name, uint flags);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int dup2(int oldfd, int newfd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int execv(byte* path, byte** argv);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint readlink(string path, byte* buf, nuint size);
+}
