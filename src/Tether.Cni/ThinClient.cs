@@ -26,7 +26,9 @@ static class ThinClient
     /// older tetherd without the endpoint, no complete answer): the caller then does the work itself.</summary>
     public static int? TryDelegate(byte[] stdin)
     {
-        if (!Dirs(stdin, out var stateDir, out var runDir)) return null;
+        // A config the scan cannot read goes to the variables' (or the default) run dir's tetherd all the same: the
+        // plugin there reports the decode error, as tether-cni-local would.
+        if (!Dirs(stdin, out var stateDir, out var runDir)) stateDir = runDir = null;
         stateDir ??= Env("TETHER_STATE_DIR");
         runDir ??= Env("TETHER_RUN_DIR") ?? "/run/tether";
         // A relative dir means the plugin's working directory, which tetherd does not share.
@@ -113,7 +115,7 @@ static class ThinClient
 
     /// <summary>The config's top-level <c>stateDir</c> and <c>runDir</c> (null when absent), read with
     /// <see cref="Utf8JsonReader"/> under the plugin's parse rules (comments, trailing commas). False when the config is
-    /// not a JSON object or a dir is not a string: the plugin reports that itself.</summary>
+    /// not a JSON object or a dir is not a string.</summary>
     static bool Dirs(byte[] json, out string? stateDir, out string? runDir)
     {
         stateDir = runDir = null;
