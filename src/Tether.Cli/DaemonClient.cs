@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Tether.Engine;
+using Tether.Linux;
 
 namespace Tether.Cli;
 
@@ -25,50 +25,31 @@ static class DaemonClient
 
     /// <summary>
     /// One request to tetherd: HTTP/1.0 over the unix socket (Kestrel then ends the answer by closing, never chunks it),
-    /// with the CLI's state dir in <c>X-Tether-State-Dir</c> and its network namespace (inode) in <c>X-Tether-Net-Ns</c>
-    /// (a daemon serving another state dir, or living in another namespace, answers 409).
-    /// Returns the status and the body, or null when no daemon listens on the socket.
-    /// Written on a blocking socket rather than with HttpClient: HttpClient's handler, connection pool and async machinery
-    /// cost about 7 ms of start-up in every tether process that talks to tetherd (measured: `tether daemon status`
-    /// 24.4 ms with it, docs/PERFORMANCE.md), more than the work tetherd does for a <c>create</c>.
+    /// with the CLI's state dir in <c>X-Tether-State-Dir</c> (a daemon serving another state dir, or living in other
+    /// namespaces than this process, answers 409).
+    /// Returns the status and the body, or null when no daemon listens on the socket (<see cref="DaemonHttp"/>).
     /// </summary>
     /// <exception cref="IOException">The daemon accepted but the exchange failed or timed out.</exception>
     /// <exception cref="TetherException">The socket exists but this user may not connect to it.</exception>
     public static (int Status, string Body)? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
     {
-        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try { s.Connect(new UnixDomainSocketEndPoint(SocketPath(p))); }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+        DaemonAnswer? answer;
+        try
+        {
+            answer = DaemonHttp.Send(SocketPath(p), method, path,
+                [new("X-Tether-State-Dir", p.StateDir)],
+                json is null ? default : Encoding.UTF8.GetBytes(json), json is null ? null : "application/json", timeoutMs);
+        }
+        catch (UnauthorizedAccessException)
         {
             throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
         }
-        catch (SocketException) { return null; }   // no socket file, or nobody accepting on it
-        s.SendTimeout = s.ReceiveTimeout = timeoutMs;
-        try
+        catch (IOException e) when (e.Message.StartsWith("tetherd closed", StringComparison.Ordinal))
         {
-            var body = json is null ? [] : Encoding.UTF8.GetBytes(json);
-            var head = $"{method} {path} HTTP/1.0\r\nHost: tetherd\r\nX-Tether-State-Dir: {p.StateDir}\r\nX-Tether-Net-Ns: {OwnNetNs}\r\n" +
-                       (json is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
-            s.Send(Encoding.UTF8.GetBytes(head));
-            if (body.Length > 0) s.Send(body);
-            var answer = new MemoryStream();
-            var buffer = new byte[16384];
-            for (int n; (n = s.Receive(buffer)) > 0;) answer.Write(buffer, 0, n);
-            if (answer.Length == 0)
-                throw new IOException($"tetherd closed the connection without answering {method} {path} (did it die? see {Path.Combine(p.RunDir, LogName)}; " +
-                                      "a create may or may not have happened: check tether ls)");
-            var text = Encoding.UTF8.GetString(answer.GetBuffer(), 0, (int)answer.Length);
-            var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            // "HTTP/1.1 201 Created"
-            if (split < 0 || text.Length < 12 || !text.StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(text.AsSpan(9, 3), out var status))
-                throw new IOException($"tetherd: malformed answer to {method} {path}");
-            return (status, text[(split + 4)..]);
+            throw new IOException($"{e.Message} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)");
         }
-        catch (SocketException e) { throw new IOException($"tetherd: {method} {path}: {e.Message}", e); }
+        return answer is null ? null : (answer.Status, answer.Text);
     }
-
-    /// <summary>Inode of this process's network namespace, as tetherd compares it with its own.</summary>
-    static string OwnNetNs => Tether.Linux.NetNs.Inode("/proc/self/ns/net").ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
     public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
@@ -89,11 +70,8 @@ static class DaemonClient
     /// of <c>exec</c>. A socket file left by a killed daemon refuses the connection.</summary>
     public static bool Answers(TetherPaths p)
     {
-        var socket = SocketPath(p);
-        if (!File.Exists(socket)) return false;
-        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try { s.Connect(new UnixDomainSocketEndPoint(socket)); return true; }
-        catch (SocketException) { return false; }
+        try { return UnixStream.Listening(SocketPath(p)); }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>GET /health; null when no daemon answers on the socket.</summary>

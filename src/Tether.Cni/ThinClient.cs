@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Tether.Engine;
 
 namespace Tether.Cni;
 
@@ -10,7 +11,8 @@ namespace Tether.Cni;
 /// printed as the plugin's own. tetherd's engine is warm (store open, netlink and nftables sockets, drivers), so a call
 /// costs a process start, one connect and tetherd's work. This path touches as little code as it can: what it touches
 /// is the process's peak RSS. No System.Net.Sockets (its static set-up starts an epoll thread), no JsonDocument, no
-/// engine: the variables, a scan of the config for its two dirs, a blocking unix socket through libc, bytes out.
+/// engine: the variables, a scan of the config for its two dirs, tetherd's client on a blocking libc socket
+/// (<see cref="DaemonHttp"/>, shared with the CLI), bytes out. The library is linked, but NativeAOT keeps only what is reached.
 /// When no tetherd serves the call, the front execs <c>tether-cni-local</c> (the plugin doing the work itself) in its
 /// place, with the same variables and the config on stdin. It is a binary of its own because a process's resident
 /// file pages grow with the binary it runs (each fault maps the pages around it): this front, 1.2 MB, peaks near 3 MB;
@@ -33,26 +35,22 @@ static class ThinClient
         runDir ??= Env("TETHER_RUN_DIR") ?? "/run/tether";
         // A relative dir means the plugin's working directory, which tetherd does not share.
         if (!runDir.StartsWith('/') || stateDir is not null && !stateDir.StartsWith('/')) return null;
-        var head = new StringBuilder(512);
-        head.Append("POST ").Append(CniProtocol.Endpoint).Append(" HTTP/1.0\r\nHost: tetherd\r\nContent-Type: application/json\r\n");
-        if (NsInode("/proc/self/ns/net") is not { } net || NsInode("/proc/self/ns/mnt") is not { } mnt) return null;
-        head.Append("X-Tether-Net-Ns: ").Append(net).Append("\r\nX-Tether-Mnt-Ns: ").Append(mnt).Append("\r\n");
+        var headers = new List<KeyValuePair<string, string>>(CniProtocol.Variables.Length);
         foreach (var name in CniProtocol.Variables)
         {
             if (Env(name) is not { } value) continue;
-            // A header value is printable ASCII; anything else is left to the plugin's own checks.
+            // A header value is printable ASCII; anything else is left to tether-cni-local's own checks.
             foreach (var c in value)
                 if (c is < ' ' or > '~') return null;
-            head.Append(name).Append(": ").Append(value).Append("\r\n");
+            headers.Add(new(name, value));
         }
-        head.Append("Content-Length: ").Append(stdin.Length).Append("\r\n\r\n");
-        var request = new byte[head.Length + stdin.Length];
-        var n = Encoding.ASCII.GetBytes(head.ToString(), request);
-        stdin.CopyTo(request, n);
-
-        var answer = UnixHttp.Exchange(runDir.TrimEnd('/') + "/tetherd.sock", request, TimeoutSeconds);
-        if (answer is null || !Parse(answer, out var status, out var exit, out var body) || status != 200) return null;
-        WriteAll(1, answer.AsSpan(body));
+        // tetherd learns this process's network and mount namespaces from the socket (SO_PEERCRED) and refuses (409)
+        // a caller in others: CNI_NETNS and the config's dirs are paths that mean the same only in the same ones.
+        DaemonAnswer? answer;
+        try { answer = DaemonHttp.Send(runDir.TrimEnd('/') + "/tetherd.sock", "POST", CniProtocol.Endpoint, headers, stdin, "application/json", TimeoutSeconds * 1000); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        if (answer is not { Status: 200 } || !int.TryParse(answer.Header(CniProtocol.ExitHeader), out var exit)) return null;
+        WriteAll(1, answer.Body);
         return exit;
     }
 
@@ -141,36 +139,6 @@ static class ThinClient
         catch (JsonException) { return false; }
     }
 
-    /// <summary>The status, X-Cni-Exit and the body's offset of an HTTP/1.x answer; false when it is incomplete.</summary>
-    static bool Parse(byte[] answer, out int status, out int exit, out int body)
-    {
-        status = exit = body = 0;
-        var a = answer.AsSpan();
-        var end = a.IndexOf("\r\n\r\n"u8);
-        if (end < 0 || a.Length < 12 || !a.StartsWith("HTTP/1."u8)) return false;
-        if (!int.TryParse(a.Slice(9, 3), out status)) return false;
-        body = end + 4;
-        var name = "x-cni-exit:"u8;   // CniProtocol.ExitHeader, as HTTP compares header names
-        foreach (var range in a[..end].Split("\r\n"u8))
-        {
-            var line = a[range];
-            if (line.Length > name.Length && Ascii.EqualsIgnoreCase(line[..name.Length], name))
-                return int.TryParse(line[name.Length..].Trim((byte)' '), out exit);
-        }
-        return false;
-    }
-
-    /// <summary>Inode of a namespace file, from its link text ("net:[4026531840]"); null when it cannot be read.</summary>
-    static unsafe ulong? NsInode(string path)
-    {
-        var buf = stackalloc byte[64];
-        var n = (int)Native.readlink(path, buf, 64);
-        if (n <= 0) return null;
-        var text = new ReadOnlySpan<byte>(buf, n);
-        var open = text.IndexOf((byte)'[');
-        return open >= 0 && text[^1] == ']' && ulong.TryParse(text[(open + 1)..^1], out var inode) ? inode : null;
-    }
-
     static unsafe void WriteAll(int fd, ReadOnlySpan<byte> data)
     {
         fixed (byte* p = data)
@@ -201,68 +169,11 @@ static class ThinClient
     }
 }
 
-/// <summary>One HTTP exchange on a unix stream socket, blocking, through libc.</summary>
-static class UnixHttp
-{
-    /// <summary>Connects to <paramref name="socketPath"/>, writes <paramref name="request"/> and reads until the peer
-    /// closes (HTTP/1.0), each read waiting at most <paramref name="timeoutSeconds"/>. Null when nobody accepts on the
-    /// path, the exchange fails or times out, or the answer is empty.</summary>
-    public static unsafe byte[]? Exchange(string socketPath, byte[] request, int timeoutSeconds)
-    {
-        var path = Encoding.UTF8.GetBytes(socketPath);
-        if (path.Length >= 108) return null;   // sun_path (sys/un.h)
-        var fd = Native.socket(Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
-        if (fd < 0) return null;
-        try
-        {
-            var addr = stackalloc byte[110];   // struct sockaddr_un: sa_family_t sun_family; char sun_path[108]
-            new Span<byte>(addr, 110).Clear();
-            *(ushort*)addr = Native.AF_UNIX;
-            path.CopyTo(new Span<byte>(addr + 2, 108));
-            if (Native.connect(fd, addr, 2 + path.Length + 1) != 0) return null;
-            var tv = stackalloc long[2] { timeoutSeconds, 0 };   // struct timeval
-            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv, 16);
-            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_SNDTIMEO, tv, 16);
-            fixed (byte* p = request)
-                for (var done = 0; done < request.Length;)
-                {
-                    var n = (int)Native.write(fd, p + done, (nuint)(request.Length - done));
-                    if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
-                    if (n <= 0) return null;
-                    done += n;
-                }
-            var buffer = new byte[4096];
-            var length = 0;
-            while (true)
-            {
-                if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
-                int n;
-                fixed (byte* p = buffer) n = (int)Native.read(fd, p + length, (nuint)(buffer.Length - length));
-                if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
-                if (n < 0) return null;   // timeout (EAGAIN) or reset
-                if (n == 0) break;
-                length += n;
-            }
-            return length == 0 ? null : buffer.AsSpan(0, length).ToArray();
-        }
-        finally { Native.close(fd); }
-    }
-}
-
-/// <summary>libc calls of the thin path (glibc, x86-64/arm64 Linux constants from sys/socket.h, asm-generic/socket.h).</summary>
+/// <summary>libc calls of the front outside its exchange with tetherd (that is the library's <see cref="Tether.Linux.UnixStream"/>).</summary>
 static unsafe partial class Native
 {
     const string Lib = "libc";
-    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, EINTR = 4;
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int socket(int domain, int type, int protocol);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int connect(int fd, void* addr, int addrlen);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int setsockopt(int fd, int level, int optname, void* optval, int optlen);
+    public const int EINTR = 4;
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint read(int fd, void* buf, nuint count);

@@ -94,10 +94,26 @@ public static class Daemon
         if (string.IsNullOrEmpty(sandbox)) throw new TetherException("missing field \"Sandbox\" in the request body (the sandbox's name or id)");
     }
 
+    /// <summary>The inodes of the network and mount namespaces of the process that opened the request's connection;
+    /// null when the connection is not a unix socket (no peer to ask) or the peer is gone.</summary>
+    static (ulong Net, ulong Mnt)? PeerNamespaces(HttpContext context)
+    {
+        if (context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket is not { } socket) return null;
+        try
+        {
+            var pid = UnixStream.PeerPid(socket.Handle);
+            return (NetNs.Inode($"/proc/{pid}/ns/net"), NetNs.Inode($"/proc/{pid}/ns/mnt"));
+        }
+        catch (IOException) { return null; }
+    }
+
     static int Serve(TetherPaths paths, string resolvConf, string socketPath)
     {
         File.Delete(socketPath);   // left by a daemon that was killed: we hold the lock, so it is not in use
-        var builder = WebApplication.CreateSlimBuilder();
+        // No appsettings.json to read, and above all none to watch: with reloading on, the host watches its content root
+        // (the current directory) recursively with inotify, and processed an event for every file a create wrote when
+        // that directory held the run dir (and a daemon started in / would watch the whole tree).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"], ContentRootPath = paths.RunDir });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
         builder.Services.Configure<JsonOptions>(o =>
@@ -107,8 +123,7 @@ public static class Daemon
             o.SerializerOptions.PropertyNamingPolicy = null;   // property names as the CLI prints them (docker's)
         });
         var app = builder.Build();
-        var ownNetNs = NetNs.Inode("/proc/self/ns/net").ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var ownMntNs = NetNs.Inode("/proc/self/ns/mnt").ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (ownNetNs, ownMntNs) = (NetNs.Inode("/proc/self/ns/net"), NetNs.Inode("/proc/self/ns/mnt"));
 
         using var engine = new TetherEngine(paths);
         var engineLock = new Lock();
@@ -133,17 +148,20 @@ public static class Daemon
 
         app.Use(async (context, next) =>
         {
-            // The CLI names the state dir it works on and the network namespace it runs in (the "host" its sandboxes are
-            // made in): a daemon of the same run dir serving another state dir, or living in another namespace, must
-            // not act for it.
+            // The CLI (and tether-cni) names the state dir it works on, and so asks tetherd to act for it as it would act
+            // itself. The kernel says which process is asking (SO_PEERCRED), and so its network namespace (the "host"
+            // its sandboxes are made in) and its mount namespace (where the namespace bind mounts under the run dir are
+            // seen): a daemon of the same run dir serving another state dir, or living in other namespaces (`ip netns
+            // exec` gives each command a mount namespace of its own), must not act for it. Other API clients get answers
+            // from wherever they are.
             string? refusal = null;
-            if (context.Request.Headers["X-Tether-State-Dir"] is [{ } stateDir] && TetherPaths.Canonical(stateDir, paths.RunDir).StateDir != paths.StateDir)
+            if (context.Request.Headers["X-Tether-State-Dir"] is not [{ } stateDir]) { }
+            else if (TetherPaths.Canonical(stateDir, paths.RunDir).StateDir != paths.StateDir)
                 refusal = $"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}";
-            else if (context.Request.Headers["X-Tether-Net-Ns"] is [{ } netNs] && netNs != ownNetNs)
-                refusal = $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})";
-            // Paths the caller names (CNI_NETNS, a config's dirs) mean the same file only in the same mount namespace.
-            else if (context.Request.Headers["X-Tether-Mnt-Ns"] is [{ } mntNs] && mntNs != ownMntNs)
-                refusal = $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
+            else if (PeerNamespaces(context) is var (netNs, mntNs) && (netNs != ownNetNs || mntNs != ownMntNs))
+                refusal = netNs != ownNetNs
+                    ? $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})"
+                    : $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
             if (refusal is not null)
             {
                 context.Response.StatusCode = 409;

@@ -1,8 +1,7 @@
 namespace Tether.Cni;
 
 /// <summary>
-/// What both halves of tether-cni share: the thin front (<c>tether-cni</c>, which hands commands to tetherd and compiles
-/// this file alone, without the library) and the plugin that does the work (<c>Plugin</c>, in <c>tether-cni-local</c>
+/// What both halves of tether-cni share: the thin front (<c>tether-cni</c>, which hands commands to tetherd) and the plugin that does the work (<c>Plugin</c>, in <c>tether-cni-local</c>
 /// and in tetherd).
 /// </summary>
 public static class CniProtocol

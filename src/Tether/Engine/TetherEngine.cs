@@ -479,8 +479,7 @@ public sealed partial class TetherEngine : IDisposable
         }
         else
         {
-            var leases = store.Leases(n.Id);
-            ip = AddressAllocator.Next(config, sub.LastAllocated is null ? null : IPAddress.Parse(sub.LastAllocated), a => leases.Contains(a.ToString()));
+            ip = AddressAllocator.Next(config, sub.LastAllocated is null ? null : IPAddress.Parse(sub.LastAllocated), LeaseProbe(n.Id));
             store.SetLastAllocated(n.Id, sub.Subnet, ip.ToString());
         }
 
@@ -588,6 +587,17 @@ public sealed partial class TetherEngine : IDisposable
     {
         host.Dispose();
         store.Dispose();
+    }
+
+    /// <summary>Whether an address is leased in the network, for the allocator's probes. The first probes are indexed
+    /// lookups (UNIQUE(network_id, ip); leases go out sequentially, so the first candidate is nearly always free and a create
+    /// does not read every lease of the network); past 16 probes, one read of every lease (a nearly full subnet would
+    /// otherwise cost a query per address).</summary>
+    Func<IPAddress, bool> LeaseProbe(string networkId)
+    {
+        int probes = 0;
+        HashSet<string>? all = null;
+        return a => ++probes <= 16 ? store.IsLeased(networkId, a.ToString()) : (all ??= store.Leases(networkId)).Contains(a.ToString());
     }
 }
 

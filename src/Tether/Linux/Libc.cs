@@ -49,7 +49,13 @@ internal static unsafe partial class Libc
     public static partial int bind(int fd, void* addr, int addrlen);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial int connect(int fd, void* addr, int addrlen);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int getsockname(int fd, void* addr, int* addrlen);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getsockopt(int fd, int level, int optname, void* optval, int* optlen);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int setsockopt(int fd, int level, int optname, void* optval, int optlen);

@@ -178,7 +178,8 @@ public static unsafe class NetNs
     }
 
     /// <summary>The namespace's inode number (st_ino of the nsfs file; what <c>ls -iL /proc/PID/ns/net</c> shows).</summary>
-    public static ulong Inode(string path) => StatxId(path, out _) ?? throw Libc.IoError($"stat network namespace \"{path}\"", Marshal.GetLastPInvokeError());
+    /// <remarks>Works on any namespace file (/proc/PID/ns/mnt as well): nsfs gives every namespace its own inode.</remarks>
+    public static ulong Inode(string path) => StatxId(path, out _) ?? throw Libc.IoError($"stat namespace \"{path}\"", Marshal.GetLastPInvokeError());
 
     /// <summary>
     /// Processes in the namespace (<c>ip netns pids</c>): every /proc/PID whose ns/net has the same device and inode as
@@ -186,7 +187,7 @@ public static unsafe class NetNs
     /// </summary>
     public static IReadOnlyList<int> Pids(string path)
     {
-        if (StatxId(path, out _) is null) throw Libc.IoError($"stat network namespace \"{path}\"", Marshal.GetLastPInvokeError());
+        if (StatxId(path, out _) is null) throw Libc.IoError($"stat namespace \"{path}\"", Marshal.GetLastPInvokeError());
         return Pids([path])[path];
     }
 

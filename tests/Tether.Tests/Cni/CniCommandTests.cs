@@ -8,12 +8,14 @@ namespace Tether.Tests.Cni;
 /// version, the spec's error codes, idempotent DEL, CHECK against the kernel, GC, STATUS, runtimeConfig capabilities.
 /// The kernel (ip, nft) is the oracle.
 /// </summary>
-public class CniCommandTests(bool viaTetherd) : IDisposable
+public class CniCommandTests : IDisposable
 {
-    readonly CniLab cni = new(viaTetherd ? "ct" : "cc", viaTetherd);
+    readonly CniLab cni;
     Lab Lab => cni.Lab;
 
     public CniCommandTests() : this(false) { }
+
+    protected CniCommandTests(bool viaTetherd) => cni = new(viaTetherd ? "ct" : "cc", viaTetherd);
 
     public void Dispose()
     {

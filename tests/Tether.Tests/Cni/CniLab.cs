@@ -33,6 +33,9 @@ public sealed class CniLab : IDisposable
         Lab.Env["TETHER_RESOLV_CONF"] = "/dev/null";   // no upstream: tetherd forwards nothing
         Lab.TetherOk("daemon", "start");
         Env["TETHER_CNI_LOCAL"] = "/nonexistent/tether-cni-local";
+        // A config the front cannot read (the decode-error cases) still finds the lab's tetherd through these.
+        Env["TETHER_STATE_DIR"] = Lab.StateDir;
+        Env["TETHER_RUN_DIR"] = Lab.RunDir;
     }
 
     /// <summary>tetherd's log (the lab's run dir).</summary>

@@ -53,7 +53,11 @@ public sealed class DaemonTests : IDisposable
         var direct = Sh.Try("nsenter", $"--net={lab.NsPath}", "--", Daemon, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir);
         Assert.Equal(1, direct.ExitCode);
         Assert.Contains("already running", direct.Stderr);
-        Assert.Equal(200, Rest("GET", "/health").Status);
+        var health = Rest("GET", "/health");
+        Assert.Equal(200, health.Status);
+        // It watches no files: ASP.NET's config reloading would watch its current directory recursively with inotify.
+        var fds = Directory.GetFiles($"/proc/{health.Body!["Pid"]!.GetValue<int>()}/fd");
+        Assert.DoesNotContain(fds, fd => new FileInfo(fd).LinkTarget?.Contains("inotify", StringComparison.Ordinal) == true);
 
         Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
         Assert.False(File.Exists(Socket));
@@ -162,6 +166,22 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("10.93.0.", Sh.Run("nsenter", $"--net={Path.Combine(lab.RunDir, "netns", "sx")}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
         Assert.Equal(0, TetherWith(other, lab.StateDir, "rm", "sx").ExitCode);
         Assert.Equal(0, TetherWith(other, lab.StateDir, "network", "rm", "nx").ExitCode);
+    }
+
+    [Fact]
+    public void ADaemonInAnotherMountNamespaceIsNotUsed()
+    {
+        lab.TetherOk("daemon", "start");
+        // A CLI in a mount namespace of its own (as under `ip netns exec`): a namespace bind mount tetherd makes would not
+        // be seen there, so tetherd refuses and the CLI makes the sandbox itself.
+        var r = Sh.Try(["unshare", "--mount", "--propagation", "private", "nsenter", $"--net={lab.NsPath}", "--", Paths.TetherBinary,
+            "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, "create", "--name", "sm", "--network", "bridge"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain("sandbox sm created", Log);
+        // Whereas the same CLI in tetherd's mount namespace is served.
+        lab.TetherOk("create", "--name", "sd", "--network", "bridge");
+        Assert.Contains("sandbox sd created", Log);
+        lab.TetherOk("rm", "sm", "sd");
     }
 
     [Fact]
