@@ -44,8 +44,10 @@ static class ThinClient
                 if (c is < ' ' or > '~') return null;
             headers.Add(new(name, value));
         }
-        // tetherd learns this process's network and mount namespaces from the socket (SO_PEERCRED) and refuses (409)
-        // a caller in others: CNI_NETNS and the config's dirs are paths that mean the same only in the same ones.
+        // As the CLI does: the state dir asked for, which makes tetherd check the caller. It learns this process's network
+        // and mount namespaces from the socket (SO_PEERCRED) and refuses (409) a caller in others: CNI_NETNS and the
+        // config's dirs are paths that mean the same only in the same ones. It also checks the config's dirs itself.
+        headers.Add(new("X-Tether-State-Dir", stateDir ?? "/var/lib/tether"));
         DaemonAnswer? answer;
         try { answer = DaemonHttp.Send(runDir.TrimEnd('/') + "/tetherd.sock", "POST", CniProtocol.Endpoint, headers, stdin, "application/json", TimeoutSeconds * 1000); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }

@@ -250,6 +250,10 @@ public static class Daemon
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body, context.RequestAborted);
             var stdin = body.ToArray();
+            // CNI_NETNS and the config's dirs are paths: served only for a caller in this daemon's network and mount
+            // namespaces, whatever headers it sent (the check above runs only for callers that name a state dir).
+            if (PeerNamespaces(context) is not var (netNs, mntNs) || netNs != ownNetNs || mntNs != ownMntNs)
+                return Results.Json(new ErrorView($"tetherd of run dir {paths.RunDir} serves CNI commands only to callers in its own network and mount namespaces"), DaemonJson.Default.ErrorView, statusCode: 409);
             if (Tether.Cni.Plugin.PathsOf(Env, stdin) is { } wanted && wanted != paths)
             {
                 return Results.Json(new ErrorView($"tetherd serves state dir {paths.StateDir} and run dir {paths.RunDir}, not {wanted.StateDir} and {wanted.RunDir}"), DaemonJson.Default.ErrorView, statusCode: 409);
