@@ -25,6 +25,7 @@ ref=/usr/lib/cni
 lab=tbcni-$$
 work=$(mktemp -d /tmp/tether-cni-bench.XXXXXX)
 cleanup() {
+  if [ "${dpid:-0}" != 0 ]; then kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; fi || true
   for p in $(ip netns pids "$lab" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
   for ns in $(ip netns list | awk '{print $1}' | grep "^$lab" || true); do ip netns del "$ns"; done
   rm -rf "$work"
