@@ -434,7 +434,9 @@ static class Cli
                 Console.WriteLine($"tetherd is not running (run dir {paths.RunDir})");
                 return 3;
             }
-            Console.WriteLine($"tetherd is running (pid {h.GetProperty("Pid").GetInt32()}, socket {Path.Combine(paths.RunDir, DaemonClient.SocketName)}, {h.GetProperty("Listeners").GetInt32()} DNS listeners)");
+            // The pid as this process numbers it (tetherd's own number is of its pid namespace).
+            var pid = UnixStream.ListenerPid(Path.Combine(paths.RunDir, DaemonClient.SocketName)) is > 0 and var seen ? $"{seen}" : $"{h.GetProperty("Pid").GetInt32()} in another pid namespace";
+            Console.WriteLine($"tetherd is running (pid {pid}, socket {Path.Combine(paths.RunDir, DaemonClient.SocketName)}, {h.GetProperty("Listeners").GetInt32()} DNS listeners)");
             return 0;
         });
         cmd.Subcommands.Add(start);

@@ -27,16 +27,15 @@ static class DaemonClient
     /// One request to tetherd: HTTP/1.0 over the unix socket (Kestrel then ends the answer by closing, never chunks it),
     /// with the CLI's state dir in <c>X-Tether-State-Dir</c> (a daemon serving another state dir, or living in other
     /// namespaces than this process, answers 409).
-    /// Returns the status and the body, or null when no daemon listens on the socket (<see cref="DaemonHttp"/>).
+    /// Returns the answer, or null when no daemon listens on the socket (<see cref="DaemonHttp"/>).
     /// </summary>
     /// <exception cref="IOException">The daemon accepted but the exchange failed or timed out.</exception>
     /// <exception cref="TetherException">The socket exists but this user may not connect to it.</exception>
-    public static (int Status, string Body)? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
+    public static DaemonAnswer? Send(TetherPaths p, string method, string path, string? json = null, int timeoutMs = 30_000)
     {
-        DaemonAnswer? answer;
         try
         {
-            answer = DaemonHttp.Send(SocketPath(p), method, path,
+            return DaemonHttp.Send(SocketPath(p), method, path,
                 [new("X-Tether-State-Dir", p.StateDir)],
                 json is null ? default : Encoding.UTF8.GetBytes(json), json is null ? null : "application/json", timeoutMs);
         }
@@ -44,15 +43,20 @@ static class DaemonClient
         {
             throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
         }
-        catch (IOException e) when (e.Message.StartsWith("tetherd closed", StringComparison.Ordinal))
+        catch (IOException e) when (!e.Message.StartsWith("tetherd: malformed", StringComparison.Ordinal))
         {
-            throw new IOException($"{e.Message} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)");
+            // Closed without an answer, reset (tetherd died before reading the whole request) or timed out: the same
+            // doubt about what happened.
+            var what = e.Message.StartsWith("tetherd", StringComparison.Ordinal) ? e.Message : $"tetherd: {method} {path}: {e.Message}";
+            throw new IOException($"{what} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)", e);
         }
-        return answer is null ? null : (answer.Status, answer.Text);
     }
 
     /// <summary>The message of an error answer (<see cref="ErrorView"/>), else the body as one line.</summary>
-    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? body.ReplaceLineEndings(" ").Trim();
+    public static string ErrorMessage(string body) => StringProperty(body, nameof(ErrorView.Message)) ?? Clip(body.ReplaceLineEndings(" ").Trim());
+
+    /// <summary>At most 200 characters of an answer that is not tetherd's error object (one line, not a whole body).</summary>
+    static string Clip(string text) => text.Length <= 200 ? text : $"{text[..200]}... ({text.Length} characters)";
 
     /// <summary>A string property of a JSON object answer, null when there is none. Read with JsonDocument, not the
     /// source-generated serializer, for the start-up reason given at <see cref="SandboxCreateRequest.ToJson"/>.</summary>
@@ -127,7 +131,9 @@ static class DaemonClient
         Send(p, "POST", "/v1/sandboxes", request.ToJson()) switch
         {
             null => null,
-            (201, var body) => StringProperty(body, nameof(SandboxCreatedView.Id)) ?? throw new IOException($"tetherd: no Id in {body}"),
+            // The new id is the last segment of Location (/v1/sandboxes/ID): no JSON to parse on this path.
+            { Status: 201 } a => a.Header("Location") is { } l && l[(l.LastIndexOf('/') + 1)..] is { Length: > 0 } id ? id
+                : throw new IOException($"tetherd: no sandbox id in the Location of its answer ({a.Header("Location") ?? "none"})"),
             var (status, body) when NotServedHere(status, body) => null,
             var (_, body) => throw new TetherException(ErrorMessage(body)),
         };
@@ -161,6 +167,8 @@ static class DaemonClient
         };
         foreach (var a in new[] { "--state-dir", p.StateDir, "--run-dir", p.RunDir, "--detach" }) psi.ArgumentList.Add(a);
         if (!File.Exists(Binary)) throw new TetherException($"tetherd not found at {Binary} (set TETHER_DAEMON_BIN)");
+        if (System.Text.Encoding.UTF8.GetByteCount(SocketPath(p)) > UnixStream.MaxPathBytes)
+            throw new TetherException($"cannot start tetherd: its socket path \"{SocketPath(p)}\" is longer than {UnixStream.MaxPathBytes} bytes (use a shorter --run-dir)");
         using var child = Process.Start(psi)!;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
@@ -177,7 +185,11 @@ static class DaemonClient
     public static bool Stop(TetherPaths p)
     {
         if (Health(p) is not { } h) return false;
-        var pid = h.GetProperty("Pid").GetInt32();
+        // Not the pid tetherd reports: that is its number in its own pid namespace (1 for a daemon started under
+        // `unshare -p`, which here is init). The kernel gives the listener's pid as this process numbers it.
+        if (UnixStream.ListenerPid(SocketPath(p)) is not { } pid) return false;   // gone meanwhile
+        if (pid <= 0)
+            throw new TetherException($"tetherd of run dir {p.RunDir} (pid {h.GetProperty("Pid").GetInt32()} in its own pid namespace) runs in a pid namespace this process cannot see; stop it from there");
         Tether.Linux.Signals.Kill(pid, 15);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)

@@ -5,6 +5,7 @@ using Tether.Daemon.Dns;
 using Tether.Dns;
 using Tether.Engine;
 using Tether.Linux;
+using Tether.State;
 
 namespace Tether.Daemon;
 
@@ -95,13 +96,15 @@ public static class Daemon
     }
 
     /// <summary>The inodes of the network and mount namespaces of the process that opened the request's connection;
-    /// null when the connection is not a unix socket (no peer to ask) or the peer is gone.</summary>
+    /// null when they cannot be known: the connection is not a unix socket (no peer to ask), the peer is gone, or it
+    /// lives in a pid namespace this daemon cannot see (SO_PEERCRED then gives pid 0, socket(7)).</summary>
     static (ulong Net, ulong Mnt)? PeerNamespaces(HttpContext context)
     {
         if (context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket is not { } socket) return null;
         try
         {
             var pid = UnixStream.PeerPid(socket.Handle);
+            if (pid <= 0) return null;
             return (NetNs.Inode($"/proc/{pid}/ns/net"), NetNs.Inode($"/proc/{pid}/ns/mnt"));
         }
         catch (IOException) { return null; }
@@ -129,22 +132,17 @@ public static class Daemon
         var engineLock = new Lock();
         using var dns = new DnsService(paths, resolvConf);
         T WithEngine<T>(Func<TetherEngine, T> fn) { lock (engineLock) return fn(engine); }
-        // The sandboxes as last read from the store. A change another process made is announced by POST /v1/dns/sync, which
-        // rereads them all; a create or remove this daemon serves itself updates the list in place instead (rereading
-        // every sandbox per change made a create's cost grow with the number of sandboxes).
-        var topology = new List<SandboxDetails>();
-        SyncView Sync(Action<List<SandboxDetails>>? ownChange = null)
+        // DNS follows the store: a change another process made is announced by POST /v1/dns/sync, which rereads every
+        // sandbox; a create or remove this daemon serves itself updates the table and the listeners for that one sandbox
+        // (rereading, or rebuilding from a list of, every sandbox per change made a create's cost grow with their number).
+        // Both run under the engine lock, so the table never goes back to an older snapshot.
+        bool ListensIn(SandboxRecord s) => !engine.IsRuntimeNamespace(s);
+        SyncView Report(DnsService.SyncResult r)
         {
-            var snapshot = WithEngine(e =>
-            {
-                if (ownChange is null) topology = [.. e.Topology()];
-                else ownChange(topology);
-                return topology.ToList();
-            });
-            var r = dns.Sync(snapshot, s => !engine.IsRuntimeNamespace(s));
             foreach (var line in r.Errors) Console.Error.WriteLine($"tetherd: {line}");
             return new SyncView(r.Listeners, r.Started, r.Stopped, r.Errors);
         }
+        SyncView Sync() => Report(WithEngine(e => dns.Sync(e.Topology(), ListensIn)));
 
         app.Use(async (context, next) =>
         {
@@ -154,14 +152,25 @@ public static class Daemon
             // seen): a daemon of the same run dir serving another state dir, or living in other namespaces (`ip netns
             // exec` gives each command a mount namespace of its own), must not act for it. Other API clients get answers
             // from wherever they are.
+            // /health is asked by `tether daemon start|stop|status` (there is one daemon per run dir, wherever it runs), and
+            // /v1/dns/sync makes nothing: tetherd rereads the store and enters the sandboxes' namespaces by their bind
+            // mounts (reporting those it cannot see), so neither depends on the caller's mount namespace; refusing them
+            // left a daemon started under `ip netns exec` unstoppable, and a name (and the namespace its DNS listener
+            // holds) alive after `rm`.
+            var path = context.Request.Path.Value;
+            bool anyNamespace = path == "/health", anyMountNamespace = anyNamespace || path == "/v1/dns/sync";
             string? refusal = null;
             if (context.Request.Headers["X-Tether-State-Dir"] is not [{ } stateDir]) { }
             else if (TetherPaths.Canonical(stateDir, paths.RunDir).StateDir != paths.StateDir)
                 refusal = $"tetherd of run dir {paths.RunDir} serves state dir {paths.StateDir}, not {stateDir}";
-            else if (PeerNamespaces(context) is var (netNs, mntNs) && (netNs != ownNetNs || mntNs != ownMntNs))
-                refusal = netNs != ownNetNs
-                    ? $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})"
-                    : $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
+            else if (anyNamespace) { }
+            else if (PeerNamespaces(context) is not var (netNs, mntNs))
+                // Fail closed: a caller whose namespaces cannot be read (another pid namespace) does the work itself.
+                refusal = $"tetherd of run dir {paths.RunDir} cannot see the namespaces of the calling process (another pid namespace?)";
+            else if (netNs != ownNetNs)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another network namespace (inode {ownNetNs}, not {netNs})";
+            else if (mntNs != ownMntNs && !anyMountNamespace)
+                refusal = $"tetherd of run dir {paths.RunDir} runs in another mount namespace (inode {ownMntNs}, not {mntNs})";
             if (refusal is not null)
             {
                 context.Response.StatusCode = 409;
@@ -220,19 +229,27 @@ public static class Daemon
         app.MapPost("/v1/sandboxes", (SandboxCreateRequest r) =>
         {
             var started = Stopwatch.GetTimestamp();
-            var (details, _) = WithEngine(e => Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? "")));
-            var sandbox = details.Sandbox;
-            Sync(t => { t.RemoveAll(d => d.Sandbox.Id == sandbox.Id); t.Add(details); });
+            var (sandbox, dnsResult) = WithEngine(e =>
+            {
+                var (details, _) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? ""));
+                return (details.Sandbox, dns.Added(details, ListensIn));
+            });
+            Report(dnsResult);
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]}) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.Created($"/v1/sandboxes/{sandbox.Id}", new SandboxCreatedView(sandbox.Id));
         });
         app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
         {
             var started = Stopwatch.GetTimestamp();
-            var removed = WithEngine(e => { var s = e.FindSandbox(name); return Sandboxes.Remove(e, name, force ?? false) ? s : null; });
-            if (removed is null)
+            var removed = WithEngine(e =>
+            {
+                var s = e.FindSandbox(name);
+                if (!Sandboxes.Remove(e, name, force ?? false)) return false;
+                if (s is not null) Report(dns.Removed(s.Id));
+                return true;
+            });
+            if (!removed)
                 return Results.Json(new ErrorView($"no such sandbox: {name}"), DaemonJson.Default.ErrorView, statusCode: 404);
-            Sync(t => t.RemoveAll(d => d.Sandbox.Id == removed.Id));
             Console.Error.WriteLine($"tetherd: sandbox {name} removed in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
             return Results.NoContent();
         });

@@ -21,9 +21,9 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     // sandbox, which kept its cost growing with the number of sandboxes.
     readonly Dictionary<string, IReadOnlyList<IPAddress>> sandboxDns = new();
     readonly Lock gate = new();
-    volatile NameTable table = NameTable.Empty;
+    volatile NameTable table = new();
 
-    /// <summary>Current table (read lock-free by the servers on every query).</summary>
+    /// <summary>Current table (the servers read it on every query).</summary>
     public NameTable Table => table;
 
     /// <summary>Sandbox ids with a running listener.</summary>
@@ -41,6 +41,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
         lock (gate)
         {
             var next = new NameTable(topology);
+            var served = next.Served;
             var host = ResolvConf.Read(resolvConfPath);
             var started = new List<string>();
             var stopped = new List<string>();
@@ -48,14 +49,12 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             // Stop first: a sandbox removed and made again under the same name gets a new namespace and a new listener.
             foreach (var (id, s) in servers.ToList())
             {
-                if (next.Served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox)) continue;
-                s.Dispose();
-                servers.Remove(id);
-                sandboxDns.Remove(id);
+                if (served.TryGetValue(id, out var d) && d.Sandbox.NsPath == s.NsPath && listensIn(d.Sandbox)) continue;
+                StopLocked(id);
                 stopped.Add(id);
             }
             table = next;
-            foreach (var (id, d) in next.Served)
+            foreach (var (id, d) in served)
             {
                 if (!listensIn(d.Sandbox)) continue;
                 var forwarder = ForwarderFor(d, host);
@@ -83,6 +82,55 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             }
             return new SyncResult(servers.Count, started, stopped, errors);
         }
+    }
+
+    /// <summary>
+    /// One sandbox made by this daemon (<paramref name="d"/>, as the engine returned it): its names join the table and it
+    /// gets a listener when it is on a network with name resolution and <paramref name="listensIn"/> accepts it. O(its
+    /// endpoints): the rest of the table and the other listeners are not looked at. Failures are in the result.
+    /// </summary>
+    public SyncResult Added(SandboxDetails d, Func<SandboxRecord, bool> listensIn)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        lock (gate)
+        {
+            var started = new List<string>();
+            var errors = new List<string>();
+            var id = d.Sandbox.Id;
+            StopLocked(id);
+            if (table.Add(d) && listensIn(d.Sandbox))
+            {
+                try
+                {
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, ResolvConf.Read(resolvConfPath)));
+                    started.Add(id);
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+                {
+                    errors.Add($"sandbox {d.Sandbox.Name}: DNS listener on {SandboxFiles.EmbeddedDns}:{SandboxDnsServer.Port}: {e.Message}");
+                }
+            }
+            return new SyncResult(servers.Count, started, [], errors);
+        }
+    }
+
+    /// <summary>One sandbox removed by this daemon: its names leave the table and its listener stops. O(its endpoints).</summary>
+    public SyncResult Removed(string sandboxId)
+    {
+        lock (gate)
+        {
+            table.Remove(sandboxId);
+            var stopped = StopLocked(sandboxId) ? new[] { sandboxId } : [];
+            return new SyncResult(servers.Count, [], stopped, []);
+        }
+    }
+
+    bool StopLocked(string sandboxId)
+    {
+        sandboxDns.Remove(sandboxId);
+        if (!servers.Remove(sandboxId, out var s)) return false;
+        s.Dispose();
+        return true;
     }
 
     /// <summary>The sandbox's <c>--dns</c> servers when it has them, else the host's (resolv.conf).</summary>

@@ -7,35 +7,45 @@ namespace Tether.Dns;
 /// The names the embedded DNS server answers, built from the store: on every network except the default
 /// <c>bridge</c> (which, as in Docker, has no name resolution), each endpoint is known by its sandbox's name and its
 /// <c>--alias</c> aliases. A sandbox sees the names of the networks it is attached to, and only those. Names compare
-/// case-insensitively (RFC 4343) without the trailing dot. Immutable: the server swaps in a new table on every change.
+/// case-insensitively (RFC 4343) without the trailing dot. Kept up to date one sandbox at a time (<see cref="Add"/>,
+/// <see cref="Remove"/>: O(its endpoints), not O(every sandbox)); lookups and changes are serialized by a lock, and a
+/// lookup returns a copy. Thread-safe.
 /// </summary>
 public sealed class NameTable
 {
-    /// <summary>An empty table (no sandbox has a listener).</summary>
-    public static NameTable Empty { get; } = new([]);
+    /// <summary>Per network: name -> addresses (in endpoint order), and address -> the sandbox name (PTR).</summary>
+    sealed record NetworkNames(Dictionary<string, List<IPAddress>> Forward, Dictionary<IPAddress, string> Reverse);
 
-    /// <summary>Per network id: name -> addresses (in endpoint order), and address -> the sandbox name (PTR).</summary>
-    sealed record NetworkNames(Dictionary<string, IPAddress[]> Forward, Dictionary<IPAddress, string> Reverse);
+    readonly Lock gate = new();
+    readonly Dictionary<string, NetworkNames> networks = new();   // network id -> its names
+    readonly Dictionary<string, string[]> sandboxNetworks = new();   // sandbox id -> ids of its DNS-enabled networks
+    readonly Dictionary<string, SandboxDetails> served = new();
 
-    // Plain dictionaries, never changed after construction (so read lock-free): the table is rebuilt on every change of
-    // the sandboxes, and FrozenDictionary's build cost was a tenth of tetherd's CPU per create at 400 sandboxes.
-    readonly Dictionary<string, NetworkNames> networks;
-    readonly Dictionary<string, string[]> sandboxNetworks;   // sandbox id -> ids of its DNS-enabled networks
-
-    /// <summary>Sandboxes (by id) that are attached to at least one network with name resolution: each gets a listener.</summary>
-    public IReadOnlyDictionary<string, SandboxDetails> Served { get; }
+    /// <summary>An empty table.</summary>
+    public NameTable() { }
 
     /// <summary>Builds the table from a store snapshot (<see cref="TetherEngine.Topology"/>).</summary>
     public NameTable(IReadOnlyList<SandboxDetails> topology)
     {
         ArgumentNullException.ThrowIfNull(topology);
-        var forward = new Dictionary<string, Dictionary<string, List<IPAddress>>>();
-        var reverse = new Dictionary<string, Dictionary<IPAddress, string>>();
-        var served = new Dictionary<string, SandboxDetails>();
-        var byNetwork = new Dictionary<string, string[]>();
-        // Plain loops rather than LINQ: this runs over every sandbox on every change.
-        foreach (var d in topology)
+        foreach (var d in topology) Add(d);
+    }
+
+    /// <summary>Sandboxes (by id) that are attached to at least one network with name resolution: each gets a listener.
+    /// A snapshot.</summary>
+    public IReadOnlyDictionary<string, SandboxDetails> Served { get { lock (gate) return new Dictionary<string, SandboxDetails>(served); } }
+
+    /// <summary>Whether the sandbox is attached to a network with name resolution (then it gets a listener).</summary>
+    public bool Serves(string sandboxId) { lock (gate) return served.ContainsKey(sandboxId); }
+
+    /// <summary>Adds the names of <paramref name="d"/>'s endpoints (replacing what a sandbox of the same id had). Returns
+    /// whether it is served (attached to a network with name resolution).</summary>
+    public bool Add(SandboxDetails d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        lock (gate)
         {
+            RemoveLocked(d.Sandbox.Id);
             List<string>? nets = null;
             foreach (var e in d.Endpoints)
             {
@@ -43,22 +53,38 @@ public sealed class NameTable
                 nets ??= [];
                 if (!nets.Contains(e.Network.Id)) nets.Add(e.Network.Id);
                 if (!IPAddress.TryParse(e.Endpoint.Ip, out var ip)) continue;
-                if (!forward.TryGetValue(e.Network.Id, out var names)) forward[e.Network.Id] = names = new(StringComparer.OrdinalIgnoreCase);
-                if (!reverse.TryGetValue(e.Network.Id, out var ptr)) reverse[e.Network.Id] = ptr = new();
-                AddName(names, d.Sandbox.Name, ip);
+                if (!networks.TryGetValue(e.Network.Id, out var n))
+                    networks[e.Network.Id] = n = new NetworkNames(new(StringComparer.OrdinalIgnoreCase), new());
+                AddName(n.Forward, d.Sandbox.Name, ip);
                 foreach (var alias in e.Endpoint.Aliases)
-                    if (!string.Equals(alias, d.Sandbox.Name, StringComparison.OrdinalIgnoreCase)) AddName(names, alias, ip);
-                ptr[ip] = d.Sandbox.Name;
+                    if (!string.Equals(alias, d.Sandbox.Name, StringComparison.OrdinalIgnoreCase)) AddName(n.Forward, alias, ip);
+                n.Reverse[ip] = d.Sandbox.Name;
             }
-            if (nets is null) continue;
+            if (nets is null) return false;
             served[d.Sandbox.Id] = d;
-            byNetwork[d.Sandbox.Id] = [.. nets];
+            sandboxNetworks[d.Sandbox.Id] = [.. nets];
+            return true;
         }
-        networks = forward.ToDictionary(kv => kv.Key, kv => new NetworkNames(
-            kv.Value.ToDictionary(x => x.Key, x => x.Value.ToArray(), StringComparer.OrdinalIgnoreCase),
-            reverse[kv.Key]));
-        sandboxNetworks = byNetwork;
-        Served = served;
+    }
+
+    /// <summary>Removes the names the sandbox <paramref name="sandboxId"/> brought (nothing when it has none).</summary>
+    public void Remove(string sandboxId)
+    {
+        lock (gate) RemoveLocked(sandboxId);
+    }
+
+    void RemoveLocked(string sandboxId)
+    {
+        if (!served.Remove(sandboxId, out var d)) return;
+        sandboxNetworks.Remove(sandboxId);
+        foreach (var e in d.Endpoints)
+        {
+            if (!HasNameResolution(e.Network) || !IPAddress.TryParse(e.Endpoint.Ip, out var ip) || !networks.TryGetValue(e.Network.Id, out var n)) continue;
+            RemoveName(n.Forward, d.Sandbox.Name, ip);
+            foreach (var alias in e.Endpoint.Aliases) RemoveName(n.Forward, alias, ip);
+            if (n.Reverse.TryGetValue(ip, out var owner) && owner == d.Sandbox.Name) n.Reverse.Remove(ip);
+            if (n.Forward.Count == 0 && n.Reverse.Count == 0) networks.Remove(e.Network.Id);
+        }
     }
 
     /// <summary>Adds <paramref name="ip"/> under <paramref name="name"/> once (an alias given twice, in any case, counts once).</summary>
@@ -66,6 +92,13 @@ public sealed class NameTable
     {
         if (!names.TryGetValue(name, out var list)) names[name] = list = [];
         if (!list.Contains(ip)) list.Add(ip);
+    }
+
+    static void RemoveName(Dictionary<string, List<IPAddress>> names, string name, IPAddress ip)
+    {
+        if (!names.TryGetValue(name, out var list)) return;
+        list.Remove(ip);
+        if (list.Count == 0) names.Remove(name);
     }
 
     /// <summary>True for networks whose sandboxes resolve each other by name: every network but the default <c>bridge</c>.</summary>
@@ -79,27 +112,31 @@ public sealed class NameTable
     /// </summary>
     public IReadOnlyList<IPAddress>? Lookup(string askerId, string name)
     {
-        if (!sandboxNetworks.TryGetValue(askerId, out var nets)) return null;
         if (name.EndsWith('.')) name = name[..^1];
-        List<IPAddress>? found = null;
-        IPAddress[]? single = null;
-        foreach (var id in nets)
+        lock (gate)
         {
-            if (!networks.TryGetValue(id, out var n) || !n.Forward.TryGetValue(name, out var addresses)) continue;
-            if (single is null && found is null) { single = addresses; continue; }
-            found ??= [.. single!];
-            foreach (var a in addresses) if (!found.Contains(a)) found.Add(a);
+            if (!sandboxNetworks.TryGetValue(askerId, out var nets)) return null;
+            List<IPAddress>? found = null;
+            foreach (var id in nets)
+            {
+                if (!networks.TryGetValue(id, out var n) || !n.Forward.TryGetValue(name, out var addresses)) continue;
+                found ??= new List<IPAddress>(addresses.Count);
+                foreach (var a in addresses) if (!found.Contains(a)) found.Add(a);
+            }
+            return found;
         }
-        return (IReadOnlyList<IPAddress>?)found ?? single;
     }
 
     /// <summary>The sandbox name of <paramref name="address"/> on a network shared with <paramref name="askerId"/> (PTR), or null.</summary>
     public string? Reverse(string askerId, IPAddress address)
     {
-        if (!sandboxNetworks.TryGetValue(askerId, out var nets)) return null;
-        foreach (var id in nets)
-            if (networks.TryGetValue(id, out var n) && n.Reverse.TryGetValue(address, out var name)) return name;
-        return null;
+        lock (gate)
+        {
+            if (!sandboxNetworks.TryGetValue(askerId, out var nets)) return null;
+            foreach (var id in nets)
+                if (networks.TryGetValue(id, out var n) && n.Reverse.TryGetValue(address, out var name)) return name;
+            return null;
+        }
     }
 
     /// <summary>

@@ -9,6 +9,9 @@ public sealed record DaemonAnswer(int Status, string Head, byte[] Body)
     /// <summary>The body as UTF-8 text.</summary>
     public string Text => Encoding.UTF8.GetString(Body);
 
+    /// <summary>Status and body text, for positional patterns: <c>(201, var body)</c>.</summary>
+    public void Deconstruct(out int status, out string text) => (status, text) = (Status, Text);
+
     /// <summary>The value of the first header called <paramref name="name"/> (case-insensitive, RFC 9110 section 5.1),
     /// null when there is none.</summary>
     public string? Header(string name)

@@ -18,11 +18,11 @@ public sealed record KernelFeatureInfo(KernelFeature Feature, string Name, strin
 }
 
 /// <summary>
-/// Which kernel features this host has, found out without changing anything the host can see: on a dedicated thread that
-/// makes a throwaway network namespace of its own (unshare(CLONE_NEWNET)), one RTM_NEWLINK per link kind with no other
+/// Which kernel features this host has, found out without changing anything the host can see: on a namespace worker thread
+/// that makes a throwaway network namespace of its own (unshare(CLONE_NEWNET)), one RTM_NEWLINK per link kind with no other
 /// attributes (EOPNOTSUPP: the kernel has no such kind, even after trying to load its module; anything else, such as
 /// EINVAL for a kind that needs a parent link: it has it) and one nf_tables GETTABLE dump on a NETLINK_NETFILTER socket.
-/// The namespace, and whatever the probe made in it, disappears with the thread. Needs CAP_SYS_ADMIN (else every answer
+/// The namespace, and whatever the probe made in it, disappears when the worker goes back to the process's namespace. Needs CAP_SYS_ADMIN (else every answer
 /// is "unknown").
 /// </summary>
 public static class KernelFeatures
@@ -47,7 +47,7 @@ public static class KernelFeatures
     public static IReadOnlyDictionary<KernelFeature, bool?> Probe(IEnumerable<KernelFeature>? features = null)
     {
         var wanted = (features ?? All.Select(i => i.Feature)).Distinct().ToList();
-        return NetNs.OnNewThread(() =>
+        return NetNs.OnWorker(() =>
         {
             var result = new Dictionary<KernelFeature, bool?>();
             if (Libc.unshare(Libc.CLONE_NEWNET) != 0)
@@ -59,7 +59,7 @@ public static class KernelFeatures
             foreach (var f in wanted)
                 result[f] = Info(f).LinkKind is { } kind ? nl.TryCreateLinkKind(kind) != Libc.EOPNOTSUPP : HasNfTables();
             return result;
-        }, "kernel probe");
+        });
     }
 
     /// <summary>Whether the kernel has <paramref name="feature"/>; a probe that could not run counts as present (the real

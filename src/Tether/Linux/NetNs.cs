@@ -9,13 +9,13 @@ namespace Tether.Linux;
 /// <summary>
 /// Network namespaces named by a path: a file on which the namespace's nsfs inode is bind-mounted (what
 /// <c>ip netns add</c> does under /run/netns, here under any directory). Namespaces belong to threads: code runs inside one
-/// only on a dedicated OS thread that entered it (<see cref="Run{T}"/>), never on the caller's or a pool thread.
+/// only on a worker thread of this class that entered it (<see cref="Run{T}"/>), never on the caller's or a pool thread.
 /// </summary>
 public static unsafe class NetNs
 {
     /// <summary>
     /// Makes a new network namespace and bind-mounts it at <paramref name="path"/> (<c>ip netns add</c>): creates the parent
-    /// directories and an empty file, then on a dedicated thread calls unshare(CLONE_NEWNET) and mounts
+    /// directories and an empty file, then on a worker thread calls unshare(CLONE_NEWNET) and mounts
     /// /proc/thread-self/ns/net onto the file. The namespace has only a down loopback. Throws <see cref="IOException"/> naming the
     /// path if it already exists; on any failure the file is removed again.
     /// </summary>
@@ -34,14 +34,14 @@ public static unsafe class NetNs
         Libc.close(fd);
         try
         {
-            OnNewThread(() =>
+            OnWorker(() =>
             {
                 if (Libc.unshare(Libc.CLONE_NEWNET) != 0)
                     throw Libc.IoError($"create network namespace \"{path}\": unshare(CLONE_NEWNET)", Marshal.GetLastPInvokeError());
                 if (Libc.mount("/proc/thread-self/ns/net", path, "none", Libc.MS_BIND, 0) != 0)
                     throw Libc.IoError($"create network namespace \"{path}\": bind mount", Marshal.GetLastPInvokeError());
                 return 0;
-            }, "netns create");
+            });
         }
         catch
         {
@@ -154,8 +154,9 @@ public static unsafe class NetNs
     }
 
     /// <summary>
-    /// Runs <paramref name="fn"/> inside the namespace (<c>ip netns exec</c> for code): on a new OS thread that first calls
-    /// setns(fd, CLONE_NEWNET); waits for it, rethrows what <paramref name="fn"/> threw, and lets the thread end. Sockets made
+    /// Runs <paramref name="fn"/> inside the namespace (<c>ip netns exec</c> for code): on a worker thread that first calls
+    /// setns(fd, CLONE_NEWNET) and afterwards goes back (<see cref="OnWorker{T}"/>); waits for it and rethrows what
+    /// <paramref name="fn"/> threw. Sockets made
     /// inside stay in the namespace after the thread ends. Continuations of async code inside <paramref name="fn"/> would run
     /// elsewhere: keep it synchronous.
     /// </summary>
@@ -163,14 +164,14 @@ public static unsafe class NetNs
     {
         ArgumentNullException.ThrowIfNull(fn);
         using var ns = Open(path);
-        return OnNewThread(() =>
+        return OnWorker(() =>
         {
             Enter(ns, path);
             return fn();
-        }, "netns " + path);
+        });
     }
 
-    /// <summary>Runs <paramref name="fn"/> inside the namespace on a new OS thread; see <see cref="Run{T}"/>.</summary>
+    /// <summary>Runs <paramref name="fn"/> inside the namespace on a worker thread; see <see cref="Run{T}"/>.</summary>
     public static void Run(string path, Action fn)
     {
         ArgumentNullException.ThrowIfNull(fn);
@@ -285,20 +286,73 @@ public static unsafe class NetNs
         }
     }
 
-    /// <summary>Runs <paramref name="fn"/> on a new, dedicated OS thread and waits; rethrows its exception with the original stack.</summary>
-    internal static T OnNewThread<T>(Func<T> fn, string name)
+    /// <summary>
+    /// Runs <paramref name="fn"/> on a namespace worker and waits; rethrows its exception with the original stack. A worker
+    /// is an OS thread that runs nothing but such jobs: the job moves it into a namespace (setns, unshare), and afterwards
+    /// it goes back to the process's own network namespace (/proc/self/ns/net: the main thread's) and waits for the next
+    /// job. Reusing workers saves starting a thread per namespace operation (several per create, each a few hundred
+    /// microseconds here, with the starter spinning meanwhile). A worker that cannot go back ends instead of waiting: parked
+    /// in a sandbox's namespace it would keep that namespace, and its veth, alive. A job that needs a worker itself gets
+    /// another one.
+    /// </summary>
+    internal static T OnWorker<T>(Func<T> fn)
     {
         T result = default!;
         ExceptionDispatchInfo? error = null;
-        var thread = new Thread(() =>
+        using var done = new ManualResetEventSlim(false, spinCount: 0);
+        NamespaceWorker.Take().Run(() =>
         {
             try { result = fn(); }
             catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
-        }) { IsBackground = true, Name = name };
-        thread.Start();
-        thread.Join();
+        }, done);
+        done.Wait();
         error?.Throw();
         return result;
+    }
+
+    /// <summary>One reusable thread for namespace jobs (<see cref="OnWorker{T}"/>).</summary>
+    sealed class NamespaceWorker
+    {
+        const int MaxIdle = 4;
+        static readonly System.Collections.Concurrent.ConcurrentStack<NamespaceWorker> Idle = new();
+        static readonly Lazy<SafeFileHandle> Home = new(() => Open("/proc/self/ns/net"));
+
+        readonly ManualResetEventSlim posted = new(false, spinCount: 0);
+        Action? job;
+        ManualResetEventSlim? done;
+
+        public static NamespaceWorker Take()
+        {
+            if (Idle.TryPop(out var w)) return w;
+            _ = Home.Value;   // opened on a thread in the process's namespace, before any worker moves
+            w = new NamespaceWorker();
+            new Thread(w.Loop) { IsBackground = true, Name = "netns worker" }.Start();
+            return w;
+        }
+
+        public void Run(Action work, ManualResetEventSlim finished)
+        {
+            (job, done) = (work, finished);
+            posted.Set();
+        }
+
+        void Loop()
+        {
+            while (true)
+            {
+                posted.Wait();
+                posted.Reset();
+                var (work, finished) = (job!, done!);
+                (job, done) = (null, null);
+                work();
+                bool home;
+                try { Enter(Home.Value, "/proc/self/ns/net"); home = true; }
+                catch (IOException) { home = false; }
+                finished.Set();
+                if (!home || Idle.Count >= MaxIdle) return;
+                Idle.Push(this);
+            }
+        }
     }
 
     /// <summary>statx(path): inode and device (makedev of major/minor as the kernel encodes st_dev), or null with errno set.</summary>

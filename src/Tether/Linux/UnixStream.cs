@@ -17,12 +17,12 @@ public static unsafe class UnixStream
     /// <summary>
     /// Connects to the socket at <paramref name="path"/>, writes <paramref name="request"/>, then reads until the peer
     /// closes the connection (an HTTP/1.0 exchange). Returns every byte read, or null when nobody listens there (no such
-    /// file, or the connection is refused: a socket file left by a process that died). <paramref name="timeoutMs"/>
+    /// file, the connection is refused: a socket file left by a process that died, or a path longer than sockaddr_un
+    /// holds (107 bytes), where no socket can be bound). <paramref name="timeoutMs"/>
     /// bounds each read and write (SO_RCVTIMEO/SO_SNDTIMEO), not the whole exchange.
     /// </summary>
     /// <exception cref="UnauthorizedAccessException">The caller may not connect to the socket (EACCES, EPERM).</exception>
-    /// <exception cref="IOException">The path is too long for sockaddr_un (107 bytes), or writing or reading failed or
-    /// timed out.</exception>
+    /// <exception cref="IOException">Writing or reading failed or timed out.</exception>
     public static byte[]? Exchange(string path, ReadOnlySpan<byte> request, int timeoutMs)
     {
         int fd = Connect(path);
@@ -83,6 +83,21 @@ public static unsafe class UnixStream
         return cred[0];
     }
 
+    /// <summary>
+    /// The process listening at <paramref name="path"/> as this process's pid namespace numbers it (one connect, nothing
+    /// sent; SO_PEERCRED of a connected client gives the credentials the listener had at listen(), socket(7)): 0 when it
+    /// lives in a pid namespace this process cannot see, null when nobody listens there. A pid the server reports of
+    /// itself is in its own pid namespace, and may name another process (or init) here.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">As <see cref="Exchange"/>.</exception>
+    public static int? ListenerPid(string path)
+    {
+        int fd = Connect(path);
+        if (fd < 0) return null;
+        try { return PeerPid(fd); }
+        finally { Libc.close(fd); }
+    }
+
     /// <summary>True when something accepts connections at <paramref name="path"/> (one connect, nothing sent).</summary>
     /// <exception cref="UnauthorizedAccessException">As <see cref="Exchange"/>.</exception>
     public static bool Listening(string path)
@@ -93,14 +108,17 @@ public static unsafe class UnixStream
         return true;
     }
 
-    /// <summary>A connected socket, or -1 when nobody listens at the path.</summary>
+    /// <summary>The longest path a unix socket can have (linux/un.h: sun_path[108], NUL-terminated here).</summary>
+    public const int MaxPathBytes = SunPathSize - 1;
+
+    /// <summary>A connected socket, or -1 when nobody listens at the path (nor can: a path too long to bind).</summary>
     static int Connect(string path)
     {
         var address = stackalloc byte[SunPathOffset + SunPathSize];
         new Span<byte>(address, SunPathOffset + SunPathSize).Clear();
         *(ushort*)address = AF_UNIX;
         var pathBytes = System.Text.Encoding.UTF8.GetBytes(path);
-        if (pathBytes.Length >= SunPathSize) throw new IOException($"socket path \"{path}\" is longer than {SunPathSize - 1} bytes");
+        if (pathBytes.Length > MaxPathBytes) return -1;
         pathBytes.CopyTo(new Span<byte>(address + SunPathOffset, SunPathSize));
 
         int fd = Libc.socket(AF_UNIX, SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);

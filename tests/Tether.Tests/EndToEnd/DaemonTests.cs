@@ -184,6 +184,125 @@ public sealed class DaemonTests : IDisposable
         lab.TetherOk("rm", "sm", "sd");
     }
 
+    /// <summary>The CLI in the lab's network namespace and a private mount namespace of its own (as `ip netns exec` gives).</summary>
+    Sh.Result TetherInOwnMountNamespace(params string[] args) =>
+        Sh.Try(["unshare", "--mount", "--propagation", "private", "nsenter", $"--net={lab.NsPath}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"),
+            Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, .. args]);
+
+    [Fact]
+    public void ADaemonStartedInAnotherMountNamespaceCanBeQueriedAndStopped()
+    {
+        // Started by a CLI under `ip netns exec` (a mount namespace of its own), tetherd outlives that namespace's other
+        // processes; every later CLI is in another one, and must still see and stop it (one daemon per run dir).
+        var start = TetherInOwnMountNamespace("daemon", "start");
+        Assert.True(start.ExitCode == 0, start.Stderr);
+        var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
+        Assert.Contains($"tetherd is running (pid {pid},", lab.TetherOk("daemon", "status"));
+        Assert.Contains("already running", lab.Tether("daemon", "start").Stderr);
+        Assert.Contains("tetherd stopped", lab.TetherOk("daemon", "stop"));
+        Assert.False(File.Exists(Socket));
+        Assert.Equal(3, lab.Tether("daemon", "status").ExitCode);
+    }
+
+    [Fact]
+    public void AnRmFromAnotherMountNamespaceStillUpdatesTheDaemonsNames()
+    {
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("create", "--name", "x", "--network", "a");   // starts tetherd
+        lab.TetherOk("create", "--name", "y", "--network", "a");
+        Assert.Equal(0, lab.Tether("exec", "x", "--", "getent", "hosts", "y").ExitCode);
+        // The rm is the CLI's own (tetherd refuses to act for another mount namespace), but tetherd is told: y's name
+        // goes, and so does its DNS listener, which would otherwise keep y's namespace (and veth) alive.
+        var rm = TetherInOwnMountNamespace("rm", "y");
+        Assert.True(rm.ExitCode == 0 && rm.Stderr.Length == 0, rm.Stderr);
+        Assert.Equal(2, lab.Tether("exec", "x", "--", "getent", "hosts", "y").ExitCode);   // getent: not found
+        Assert.Equal(1, Rest("GET", "/health").Body!["Listeners"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public void ADaemonInAnotherPidNamespaceIsNotUsedAndStatusGivesItsPidHere()
+    {
+        lab.TetherOk("network", "create", "a");
+        // tetherd as pid 1 of a pid namespace of its own: SO_PEERCRED gives it pid 0 for a CLI it cannot see, so it
+        // cannot tell the CLI's namespaces and must not act for it; and the pid it reports (1) is init's number here,
+        // which `daemon stop` must not signal (this test never runs it on that daemon: a regression would hit init).
+        var daemonLog = Path.Combine(lab.RunDir, "pidns-tetherd.log");
+        Directory.CreateDirectory(lab.RunDir);
+        using var unshare = Process.Start("sh", ["-c", "exec \"$@\" >\"$0\" 2>&1", daemonLog, "unshare", "--pid", "--fork", "--mount", "--mount-proc",
+            "nsenter", $"--net={lab.NsPath}", "--", Daemon, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir]);
+        int hostPid = 0;
+        try
+        {
+            var watch = Stopwatch.StartNew();
+            while (!(File.Exists(Socket) && Curl("GET", "/health").Stdout.EndsWith("200", StringComparison.Ordinal)) && watch.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+            Assert.Equal(1, Rest("GET", "/health").Body!["Pid"]!.GetValue<int>());
+            // Its pid in this (the parent) pid namespace: the child of unshare (proc(5) status, PPid).
+            hostPid = Directory.GetDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var n) ? n : 0).Single(n => n > 0 && ParentOf(n) == unshare.Id);
+            Assert.Contains($"tetherd is running (pid {hostPid},", lab.TetherOk("daemon", "status"));
+
+            var r = lab.Tether("create", "--name", "p", "--network", "a");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.DoesNotContain("sandbox p created", File.ReadAllText(daemonLog));
+            Assert.Contains(" inet ", Sh.Run("nsenter", $"--net={Path.Combine(lab.RunDir, "netns", "p")}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
+            lab.TetherOk("rm", "p");
+        }
+        finally
+        {
+            foreach (var d in Directory.GetDirectories("/proc"))   // whatever failed above: the daemon goes, by its pid here
+                if (int.TryParse(Path.GetFileName(d), out var n) && ParentOf(n) == unshare.Id) Signals.Kill(n, 15);
+            unshare.WaitForExit(10_000);
+        }
+
+        static int ParentOf(int pid)
+        {
+            try
+            {
+                return File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("PPid:", StringComparison.Ordinal)) is { } l ? int.Parse(l[5..].Trim()) : 0;
+            }
+            catch (IOException) { return 0; }
+        }
+    }
+
+    [Fact]
+    public void ARunDirTooLongForTheSocketWorksWithoutTheDaemon()
+    {
+        lab.TetherOk("network", "create", "a");
+        // RUN_DIR/tetherd.sock longer than sun_path: no daemon can listen there, so create and rm are the CLI's own, and
+        // the names are not served (one warning line saying why), rather than every create failing.
+        var runDir = Path.Combine(lab.RunDir, new string('r', 120 - lab.RunDir.Length));
+        Sh.Result Long(params string[] args) => Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"),
+            Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", runDir, .. args]);
+        var create = Long("create", "--name", "l", "--network", "a");
+        Assert.True(create.ExitCode == 0, create.Stderr);
+        Assert.Contains("tetherd: its socket path", create.Stderr);
+        Assert.Contains("longer than 107 bytes", create.Stderr);
+        Assert.Contains(" inet ", Sh.Run("nsenter", $"--net={Path.Combine(runDir, "netns", "l")}", "--", "ip", "-o", "-4", "addr", "show", "eth0"));
+        Assert.Equal(3, Long("daemon", "status").ExitCode);
+        var rm = Long("rm", "l");
+        Assert.True(rm.ExitCode == 0, rm.Stderr);
+    }
+
+    [Fact]
+    public void ADaemonKilledBeforeAnsweringIsOneLineSayingSo()
+    {
+        lab.TetherOk("daemon", "start");
+        var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
+        Assert.True(Signals.Kill(pid, 19));   // SIGSTOP: the request waits, unread, in the socket
+        var errors = Path.Combine(lab.RunDir, "k.stderr");
+        using var cli = Process.Start("sh", ["-c", "exec \"$@\" >/dev/null 2>\"$0\"", errors, "nsenter", $"--net={lab.NsPath}", "--", "env",
+            .. lab.Env.Select(kv => $"{kv.Key}={kv.Value}"), Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir,
+            "create", "--name", "k", "--network", "bridge"]);
+        Thread.Sleep(1000);
+        Assert.True(Signals.Kill(pid, 9));   // dies with the request unread: the CLI's read is reset
+        Assert.True(cli.WaitForExit(10_000));
+        Assert.Equal(1, cli.ExitCode);
+        var line = File.ReadAllText(errors).Trim();
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("did it die? see", line);
+        Assert.Contains("check tether ls", line);
+        Assert.Empty(lab.TetherJson("ls").AsArray());
+    }
+
     [Fact]
     public void IncompleteCreateRequestsAre400NamingTheField()
     {

@@ -112,6 +112,26 @@ public sealed class DaemonHttpTests : IDisposable
     }
 
     [Fact]
+    public void APathTooLongForAUnixSocketIsNobodyListening()
+    {
+        // sun_path holds 107 bytes and a NUL: nothing can listen at a longer path, so nobody does (the CLI works itself).
+        var longPath = Path.Combine(dir, new string('x', UnixStream.MaxPathBytes), "d.sock");
+        Assert.Null(DaemonHttp.Send(longPath, "GET", "/health", []));
+        Assert.False(UnixStream.Listening(longPath));
+        Assert.Null(UnixStream.ListenerPid(longPath));
+    }
+
+    [Fact]
+    public void ListenerPidIsTheListeningProcessAndNullWithoutOne()
+    {
+        Assert.Null(UnixStream.ListenerPid(SocketPath));
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        listener.Listen(1);
+        Assert.Equal(Environment.ProcessId, UnixStream.ListenerPid(SocketPath));
+    }
+
+    [Fact]
     public void PeerPidIsTheConnectingProcess()
     {
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

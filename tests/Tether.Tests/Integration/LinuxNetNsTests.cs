@@ -58,7 +58,7 @@ public class LinuxNetNsTests
     }
 
     [Fact]
-    public void Run_executes_on_a_dedicated_thread_inside_the_namespace()
+    public void Run_executes_on_a_worker_thread_inside_the_namespace()
     {
         using var ns = new TempNetNs("c");
         var before = CurrentThreadNetNsInode();
@@ -73,7 +73,6 @@ public class LinuxNetNsTests
         Assert.Equal(NetNs.Inode(ns.Path), inode);
         Assert.NotEqual(Environment.CurrentManagedThreadId, threadId);
         Assert.False(pool);
-        Assert.False(worker!.IsAlive);
         Assert.Equal(before, CurrentThreadNetNsInode());
 
         var e = Assert.Throws<InvalidOperationException>(() => NetNs.Run(ns.Path, () => throw new InvalidOperationException("boom")));
@@ -159,4 +158,40 @@ public class LinuxNetNsTests
         nl.Dispose();
         Assert.Throws<ObjectDisposedException>(() => nl.ListLinks());
     }
+}
+
+[CollectionDefinition("netns workers", DisableParallelization = true)]
+public sealed class NetNsWorkersCollection;
+
+/// <summary>The reuse of namespace worker threads; alone, so that no other test takes the idle worker in between.</summary>
+[Collection("netns workers")]
+public class NetNsWorkerTests
+{
+    static ulong CurrentThreadNetNsInode() =>
+        ulong.Parse(new FileInfo("/proc/thread-self/ns/net").LinkTarget!["net:[".Length..^1]);
+
+    [Fact]
+    public void Run_reuses_a_worker_that_goes_back_home_after_each_job()
+    {
+        using var a = new TempNetNs("wa");
+        using var b = new TempNetNs("wb");
+        var home = NetNs.Inode("/proc/self/ns/net");
+        var (tidA, inA) = NetNs.Run(a.Path, () => (Environment.CurrentManagedThreadId, CurrentThreadNetNsInode()));
+        Assert.Equal(NetNs.Inode(a.Path), inA);
+        // The idle worker is back in the process's namespace: it holds neither sandbox's namespace.
+        var workerTask = $"/proc/self/task/{NetNs.Run(b.Path, () => Tid())}/ns/net";
+        Assert.Equal(home, NetNs.Inode(workerTask));
+        var (tidB, inB) = NetNs.Run(b.Path, () => (Environment.CurrentManagedThreadId, CurrentThreadNetNsInode()));
+        Assert.Equal(NetNs.Inode(b.Path), inB);
+        Assert.Equal(tidA, tidB);   // one worker, reused
+        // A job that throws still sends its worker home, and the exception reaches the caller whole.
+        var e = Assert.Throws<InvalidOperationException>(() => NetNs.Run(a.Path, int () => throw new InvalidOperationException("boom")));
+        Assert.Equal("boom", e.Message);
+        Assert.Equal(home, NetNs.Inode(workerTask));
+        // Nested: a job that needs a namespace gets another worker, in the namespace it asks for.
+        var nested = NetNs.Run(a.Path, () => NetNs.Run(b.Path, CurrentThreadNetNsInode));
+        Assert.Equal(NetNs.Inode(b.Path), nested);
+    }
+
+    static int Tid() => int.Parse(new FileInfo("/proc/thread-self").LinkTarget!.Split('/')[^1]);
 }

@@ -47,6 +47,49 @@ public sealed class NameTableTests
         Assert.Equal(["10.1.0.2", "10.1.0.3"], t.Lookup("c-id000000000000", "svc")!.Select(x => x.ToString()));
     }
 
+    [Fact]
+    public void AddAndRemoveOneSandboxAtATimeMatchARebuild()
+    {
+        var a = Net("a");
+        var b = Net("b");
+        var bridge = Net(TetherEngine.DefaultNetwork);
+        var s1 = Box("s1", (a, "10.1.0.2", ["svc", "S1"]));
+        var s2 = Box("s2", (a, "10.1.0.3", ["svc"]), (b, "10.2.0.3", ["other"]));
+        var c = Box("c", (a, "10.1.0.4", []), (b, "10.2.0.4", []));
+        var d = Box("d", (bridge, "172.17.0.2", []));
+        var t = new NameTable();
+        Assert.True(t.Add(s1));
+        Assert.True(t.Add(s2));
+        Assert.True(t.Add(c));
+        Assert.False(t.Add(d));   // default bridge only: not served
+        Assert.Equal(["10.1.0.2", "10.1.0.3"], t.Lookup(c.Sandbox.Id, "svc")!.Select(x => x.ToString()));
+        Assert.Equal(["10.2.0.3"], t.Lookup(c.Sandbox.Id, "other")!.Select(x => x.ToString()));
+
+        // Removing s2 takes its name, its share of the alias and its PTRs, and leaves s1's.
+        t.Remove(s2.Sandbox.Id);
+        var rebuilt = new NameTable([s1, c, d]);
+        foreach (var table in new[] { t, rebuilt })
+        {
+            Assert.Equal(["10.1.0.2"], table.Lookup(c.Sandbox.Id, "svc")!.Select(x => x.ToString()));
+            Assert.Null(table.Lookup(c.Sandbox.Id, "s2"));
+            Assert.Null(table.Lookup(c.Sandbox.Id, "other"));
+            Assert.Null(table.Reverse(c.Sandbox.Id, IPAddress.Parse("10.1.0.3")));
+            Assert.Null(table.Lookup(s2.Sandbox.Id, "s1"));   // a removed sandbox asks nothing
+            Assert.Equal("s1", table.Reverse(c.Sandbox.Id, IPAddress.Parse("10.1.0.2")));
+            Assert.Equal(new[] { s1.Sandbox.Id, c.Sandbox.Id }.Order(), table.Served.Keys.Order());
+        }
+        // Adding it again (same id) replaces rather than doubles; removing the unknown or the removed is a no-op.
+        t.Add(s2);
+        t.Add(s2);
+        Assert.Equal(["10.1.0.2", "10.1.0.3"], t.Lookup(c.Sandbox.Id, "svc")!.Select(x => x.ToString()));
+        t.Remove("nosuch");
+        t.Remove(d.Sandbox.Id);
+        t.Remove(s1.Sandbox.Id);
+        t.Remove(s2.Sandbox.Id);
+        t.Remove(c.Sandbox.Id);
+        Assert.Empty(t.Served);
+    }
+
     [Theory]
     [InlineData("4.3.2.1.in-addr.arpa.", "1.2.3.4")]
     [InlineData("4.3.2.1.IN-ADDR.ARPA", "1.2.3.4")]
