@@ -278,26 +278,16 @@ public static class Daemon
             var host = new CniHost(engine, paths);
             using var stdout = new MemoryStream();
             int exit;
-            var needsDns = false;
+            var dnsResults = new List<DnsService.SyncResult>();
             lock (engineLock)
             {
                 exit = Tether.Cni.Plugin.Run(Env, stdin, stdout, host);
-                // The sandbox list follows the change in place, as for create and rm; GC rereads it below.
-                foreach (var id in host.Gone)
-                {
-                    var i = topology.FindIndex(d => d.Sandbox.Id == id);
-                    if (i < 0) continue;
-                    needsDns |= topology[i].Endpoints.Any(e => NameTable.HasNameResolution(e.Network));
-                    topology.RemoveAt(i);
-                }
-                if (host.New is { } details)
-                {
-                    topology.Add(details);
-                    needsDns |= details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network));
-                }
+                // The names follow the change for that one sandbox, as for create and rm; GC rereads the store below.
+                foreach (var id in host.Gone) dnsResults.Add(dns.Removed(id));
+                if (host.New is { } details) dnsResults.Add(dns.Added(details, ListensIn));
             }
+            foreach (var r in dnsResults) Report(r);
             if (host.GcRemoved) Sync();
-            else if (needsDns) Sync(_ => { });
             context.Response.Headers[Tether.Cni.CniProtocol.ExitHeader] = exit.ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = stdout.Length;
