@@ -4,15 +4,27 @@
 # the network. Never touches the machine's own namespace.
 #
 #   sudo bench/cni/rss.sh [BINARY=artifacts/bin/tether-cni] [N=5]
+#   TETHERD=0 sudo bench/cni/rss.sh    (no tetherd: each call done by tether-cni-local, exec'd by the front)
+#
+# With TETHERD=1 (the default) tetherd runs for the bench's dirs (started before the first call) and its own peak and
+# final RSS are printed after the plugin's: memory the chain does not have.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-artifacts/bin/tether-cni}"); n=${2:-5}
 lab=tbrss-$$
 work=$(mktemp -d /tmp/tether-cni-rss.XXXXXX)
-cleanup() { for ns in $(ip netns list | awk '{print $1}' | grep "^$lab" || true); do ip netns del "$ns"; done; rm -rf "$work"; }
+cleanup() { [ "${dpid:-0}" = 0 ] || kill "$dpid" 2>/dev/null || true; for ns in $(ip netns list | awk '{print $1}' | grep "^$lab" || true); do ip netns del "$ns"; done; rm -rf "$work"; }
 trap cleanup EXIT
 ip netns add "$lab"; ip -n "$lab" link set lo up
 for i in $(seq "$n"); do ip netns add "$lab-c$i"; done
+dpid=0
+if [ "${TETHERD:-1}" = 1 ]; then
+  mkdir -p "$work/run"
+  nsenter --net=/run/netns/$lab -- env TETHER_RESOLV_CONF=/dev/null "${TETHERD_BIN:-artifacts/bin/tetherd}" --state-dir "$work/state" --run-dir "$work/run" > "$work/tetherd.log" 2>&1 &
+  dpid=$!
+  for _ in $(seq 500); do [ -S "$work/run/tetherd.sock" ] && break; sleep 0.02; done
+  [ -S "$work/run/tetherd.sock" ] || { echo "tetherd did not start: $(cat "$work/tetherd.log")" >&2; exit 1; }
+fi
 conf() { printf '{"cniVersion":"1.0.0","name":"tbench","type":"tether-cni","ipam":{"subnet":"10.55.0.0/16"},"stateDir":"%s/state","runDir":"%s/run","runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"}]}}' "$work" "$work" "$1"; }
 call() { # command, container
   conf $((20000 + $2)) | nsenter --net=/run/netns/$lab env -i CNI_COMMAND=$1 CNI_CONTAINERID=c$2 CNI_NETNS=/run/netns/$lab-c$2 \
@@ -24,3 +36,6 @@ echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION /usr/bin/time -f %M -
 echo "ADD KB (first creates the network): $(tr '\n' ' ' < "$work/ADD")"
 echo "DEL KB: $(tr '\n' ' ' < "$work/DEL")"
 echo "VERSION KB: $(cat "$work/VERSION")"
+if [ "$dpid" != 0 ]; then
+  echo "tetherd: served $(grep -c '^tetherd: cni ' "$work/tetherd.log" || true) commands; VmHWM $(awk '/VmHWM/ {print $2}' /proc/$dpid/status) KB, VmRSS $(awk '/VmRSS/ {print $2}' /proc/$dpid/status) KB"
+else echo "no tetherd: every call done by tether-cni-local"; fi

@@ -254,6 +254,47 @@ public static class Daemon
             return Results.NoContent();
         });
         app.MapPost("/v1/dns/sync", () => Sync());
+        // A CNI command handed over by tether-cni (docs/DESIGN.md "tether-cni through tetherd"): the request's CNI_* and
+        // TETHER_* variables as headers of the same names, the network config as the body. The answer's body is what the
+        // plugin prints on stdout, its exit code in X-Cni-Exit. 409 when the config's state or run dir is not this daemon's.
+        app.MapPost(Tether.Cni.CniProtocol.Endpoint, async (HttpContext context) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var name in Tether.Cni.CniProtocol.Variables)
+                if (context.Request.Headers[name] is [{ } value]) vars[name] = value;
+            string? Env(string name) => vars.GetValueOrDefault(name);
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            var stdin = body.ToArray();
+            // CNI_NETNS and the config's dirs are paths: served only for a caller in this daemon's network and mount
+            // namespaces, whatever headers it sent (the check above runs only for callers that name a state dir).
+            if (PeerNamespaces(context) is not var (netNs, mntNs) || netNs != ownNetNs || mntNs != ownMntNs)
+                return Results.Json(new ErrorView($"tetherd of run dir {paths.RunDir} serves CNI commands only to callers in its own network and mount namespaces"), DaemonJson.Default.ErrorView, statusCode: 409);
+            if (Tether.Cni.Plugin.PathsOf(Env, stdin) is { } wanted && wanted != paths)
+            {
+                return Results.Json(new ErrorView($"tetherd serves state dir {paths.StateDir} and run dir {paths.RunDir}, not {wanted.StateDir} and {wanted.RunDir}"), DaemonJson.Default.ErrorView, statusCode: 409);
+            }
+            var host = new CniHost(engine, paths);
+            using var stdout = new MemoryStream();
+            int exit;
+            var dnsResults = new List<DnsService.SyncResult>();
+            lock (engineLock)
+            {
+                exit = Tether.Cni.Plugin.Run(Env, stdin, stdout, host);
+                // The names follow the change for that one sandbox, as for create and rm; GC rereads the store below.
+                foreach (var id in host.Gone) dnsResults.Add(dns.Removed(id));
+                if (host.New is { } details) dnsResults.Add(dns.Added(details, ListensIn));
+            }
+            foreach (var r in dnsResults) Report(r);
+            if (host.GcRemoved) Sync();
+            context.Response.Headers[Tether.Cni.CniProtocol.ExitHeader] = exit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = stdout.Length;
+            await context.Response.Body.WriteAsync(stdout.GetBuffer().AsMemory(0, (int)stdout.Length), context.RequestAborted);
+            Console.Error.WriteLine($"tetherd: cni {Env("CNI_COMMAND") ?? "(no command)"} container {Env("CNI_CONTAINERID") ?? "-"} ifname {Env("CNI_IFNAME") ?? "-"}: exit {exit} in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
+            return Results.Empty;
+        });
 
         app.Lifetime.ApplicationStopping.Register(dns.Dispose);
         app.Start();
@@ -263,4 +304,31 @@ public static class Daemon
         app.WaitForShutdown();
         return 0;
     }
+}
+
+/// <summary>tetherd's engine for the CNI commands it serves (already under its engine lock), and what they changed.</summary>
+sealed class CniHost(TetherEngine engine, TetherPaths paths) : Tether.Cni.CniEngineHost
+{
+    /// <summary>The sandbox an ADD made, as the DNS sandbox list holds it.</summary>
+    public SandboxDetails? New { get; private set; }
+    /// <summary>Sandboxes a DEL removed, or an ADD replaced.</summary>
+    public List<string> Gone { get; } = [];
+    /// <summary>A GC removed attachments.</summary>
+    public bool GcRemoved { get; private set; }
+
+    public override T WithEngine<T>(TetherPaths p, Func<TetherEngine, T> fn) =>
+        p == paths ? fn(engine) : throw new InvalidOperationException($"tetherd serves {paths}, not {p}");
+
+    public override void Added(TetherEngine e, CniAttachment a)
+    {
+        New = new SandboxDetails(a.Sandbox, [new EndpointDetails(a.Endpoint, a.Network, [])], []);
+        if (a.ReplacedSandboxId is { } old) Gone.Add(old);
+    }
+
+    public override void Removed(TetherEngine e, string? sandboxId)
+    {
+        if (sandboxId is not null) Gone.Add(sandboxId);
+    }
+
+    public override void Collected(TetherEngine e) => GcRemoved = true;
 }

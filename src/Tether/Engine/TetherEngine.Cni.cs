@@ -50,8 +50,9 @@ public sealed class CniInputException(CniInput input, string message, Exception?
 /// <summary>One CNI attachment as the kernel and the store have it: what a CNI result reports.</summary>
 /// <param name="BridgeMac">MAC of the network's bridge ("" when the driver has none).</param>
 /// <param name="HostIfMac">MAC of the host end of the veth pair ("" when there is none).</param>
+/// <param name="ReplacedSandboxId">The sandbox of a leftover attachment of the same key that the ADD removed first, if any.</param>
 public sealed record CniAttachment(CniKey Key, SandboxRecord Sandbox, NetworkRecord Network, EndpointRecord Endpoint,
-    IReadOnlyList<PortBindingRecord> Ports, string BridgeMac, string HostIfMac);
+    IReadOnlyList<PortBindingRecord> Ports, string BridgeMac, string HostIfMac, string? ReplacedSandboxId = null);
 
 public sealed partial class TetherEngine
 {
@@ -69,11 +70,13 @@ public sealed partial class TetherEngine
         store.EnsureCniSchema();
         if (!NetNs.Exists(req.NetNs)) throw new TetherException($"CNI_NETNS {req.NetNs} is not a network namespace");
         var mac = req.Mac is null ? null : ParseMac(req.Mac, m => new CniInputException(CniInput.Mac, m));
+        string? replaced = null;
         if (store.FindCniAttachment(req.Key.Network, req.Key.ContainerId, req.Key.IfName) is { } oldId && store.FindSandbox(oldId) is { } old)
         {
             if (old.NsPath == req.NetNs && NetNs.Exists(old.NsPath))
                 throw new TetherException($"container {req.Key.ContainerId} already has interface {req.Key.IfName} on network {req.Key.Network}");
             RemoveCniSandboxLocked(old);
+            replaced = old.Id;
         }
         foreach (var alias in req.Aliases)
             if (!AliasRule.IsMatch(alias) || alias.Length > 253) throw new CniInputException(CniInput.NetworkConfig, $"runtimeConfig.aliases: invalid alias \"{alias}\"");
@@ -125,7 +128,7 @@ public sealed partial class TetherEngine
             store.InsertSandbox(s);
             store.InsertCniAttachment(s.Id, req.Key.Network, req.Key.ContainerId, req.Key.IfName);
             var e = Attach(s, n, new AttachRequest(n.Name, req.Ip, req.Aliases, req.Ports), undo, new EndpointOptions(req.Key.IfName, mac, true));
-            var a = DescribeCni(req.Key, s, n, e);
+            var a = DescribeCni(req.Key, s, n, e) with { ReplacedSandboxId = replaced };
             WriteCniFiles(a, req.Resolver, undo);
             return a;
         });
@@ -238,13 +241,13 @@ public sealed partial class TetherEngine
     });
 
     /// <summary>CNI DEL: removes the attachment's links (not the namespace), published ports and lease. Idempotent: an
-    /// unknown key, or a namespace already gone, is success. Returns whether anything was removed.</summary>
-    public bool CniDel(CniKey key) => Write(() =>
+    /// unknown key, or a namespace already gone, is success. Returns the id of the sandbox removed, null when there was none.</summary>
+    public string? CniDel(CniKey key) => Write(() =>
     {
         store.EnsureCniSchema();
-        if (store.FindCniAttachment(key.Network, key.ContainerId, key.IfName) is not { } id || store.FindSandbox(id) is not { } s) return false;
+        if (store.FindCniAttachment(key.Network, key.ContainerId, key.IfName) is not { } id || store.FindSandbox(id) is not { } s) return null;
         RemoveCniSandboxLocked(s);
-        return true;
+        return s.Id;
     });
 
     /// <summary>The attachment of a key, or null.</summary>

@@ -8,12 +8,20 @@ namespace Tether.Tests.Cni;
 /// version, the spec's error codes, idempotent DEL, CHECK against the kernel, GC, STATUS, runtimeConfig capabilities.
 /// The kernel (ip, nft) is the oracle.
 /// </summary>
-public sealed class CniCommandTests : IDisposable
+public class CniCommandTests : IDisposable
 {
-    readonly CniLab cni = new("cc");
+    readonly CniLab cni;
     Lab Lab => cni.Lab;
 
-    public void Dispose() => cni.Dispose();
+    public CniCommandTests() : this(false) { }
+
+    protected CniCommandTests(bool viaTetherd) => cni = new(viaTetherd ? "ct" : "cc", viaTetherd);
+
+    public void Dispose()
+    {
+        cni.Dispose();
+        GC.SuppressFinalize(this);
+    }
 
     static string IpJ(string netns, params string[] args) => Sh.Run(["ip", "-n", Path.GetFileName(netns), "-j", .. args]);
 
@@ -187,8 +195,8 @@ public sealed class CniCommandTests : IDisposable
 
     CniLab.Call RunRaw(string command, string stdin, string cid, string netns)
     {
-        var r = Sh.TryWithInput(stdin, "nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", $"CNI_COMMAND={command}", $"CNI_CONTAINERID={cid}",
-            $"CNI_NETNS={netns}", "CNI_IFNAME=eth0", "CNI_PATH=/usr/lib/cni", CniLab.Binary);
+        var r = Sh.TryWithInput(stdin, ["nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", $"CNI_COMMAND={command}", $"CNI_CONTAINERID={cid}",
+            $"CNI_NETNS={netns}", "CNI_IFNAME=eth0", "CNI_PATH=/usr/lib/cni", .. cni.Env.Select(kv => $"{kv.Key}={kv.Value}"), CniLab.Binary]);
         return new CniLab.Call(r.ExitCode, r.Stdout, r.Stderr);
     }
 
@@ -393,7 +401,7 @@ public sealed class CniCommandTests : IDisposable
             return (conf, env);
         }
         Sh.Result Replay((JsonNode Conf, Dictionary<string, string> Env) call) =>
-            Sh.TryWithInput(call.Conf.ToJsonString(), ["nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", .. call.Env.Select(kv => $"{kv.Key}={kv.Value}"), CniLab.Binary]);
+            Sh.TryWithInput(call.Conf.ToJsonString(), ["nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", .. call.Env.Concat(cni.Env).Select(kv => $"{kv.Key}={kv.Value}"), CniLab.Binary]);
 
         var version = Replay(Load("version"));
         Assert.Equal(0, version.ExitCode);
@@ -453,3 +461,10 @@ public sealed class CniCommandTests : IDisposable
         Assert.Empty(Lab.TetherJson("ls").AsArray());
     }
 }
+
+/// <summary>
+/// <see cref="CniCommandTests"/> again with tetherd running for the lab: tether-cni hands every command to it (a call it
+/// did not hand over fails, see <see cref="CniLab(string, bool)"/>), and every result, error code and kernel state must
+/// be the same as when the plugin does the work itself.
+/// </summary>
+public sealed class CniCommandTestsViaTetherd() : CniCommandTests(true);

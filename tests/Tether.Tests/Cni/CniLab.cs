@@ -16,7 +16,34 @@ public sealed class CniLab : IDisposable
     public const string RefPlugins = "/usr/lib/cni";
     readonly List<Process> started = new();
 
-    public CniLab(string tag) => Lab = new Lab(tag);
+    /// <summary>Whether tetherd runs for the lab (<see cref="CniLab(string, bool)"/>).</summary>
+    public bool ViaTetherd { get; }
+
+    /// <summary>Variables added to every plugin call.</summary>
+    public Dictionary<string, string> Env { get; } = new();
+
+    /// <summary>A lab; with <paramref name="viaTetherd"/>, tetherd is started for the lab's state and run dirs and every
+    /// call must be served by it: TETHER_CNI_LOCAL points at nothing, so a call the front did not hand to tetherd fails
+    /// with the spec's I/O error (5) instead of silently doing the work itself.</summary>
+    public CniLab(string tag, bool viaTetherd = false)
+    {
+        Lab = new Lab(tag);
+        ViaTetherd = viaTetherd;
+        if (!viaTetherd) return;
+        Lab.Env["TETHER_RESOLV_CONF"] = "/dev/null";   // no upstream: tetherd forwards nothing
+        Lab.TetherOk("daemon", "start");
+        Env["TETHER_CNI_LOCAL"] = "/nonexistent/tether-cni-local";
+        // A config the front cannot read (the decode-error cases) still finds the lab's tetherd through these.
+        Env["TETHER_STATE_DIR"] = Lab.StateDir;
+        Env["TETHER_RUN_DIR"] = Lab.RunDir;
+    }
+
+    /// <summary>tetherd's log (the lab's run dir).</summary>
+    public string DaemonLog => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
+    string LogPath => Path.Combine(Lab.RunDir, "tetherd.log");
+
+    /// <summary>How many CNI commands tetherd has served (its log lines "tetherd: cni COMMAND ...").</summary>
+    public int Served(string command) => DaemonLog.Split('\n').Count(l => l.StartsWith($"tetherd: cni {command} ", StringComparison.Ordinal));
 
     /// <summary>A new "container" namespace; returns its path /run/netns/LAB-SUFFIX.</summary>
     public string Container(string suffix) => "/run/netns/" + Lab.AddNamespace(suffix);
@@ -44,6 +71,7 @@ public sealed class CniLab : IDisposable
         if (netns is not null) env.Add($"CNI_NETNS={netns}");
         if (ifName is not null) env.Add($"CNI_IFNAME={ifName}");
         if (args is not null) env.Add($"CNI_ARGS={args}");
+        env.AddRange(Env.Select(kv => $"{kv.Key}={kv.Value}"));
         var r = Sh.TryWithInput(conf.ToJsonString(), ["nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", .. env, plugin ?? Binary]);
         return new Call(r.ExitCode, r.Stdout, r.Stderr);
     }
@@ -77,6 +105,7 @@ public sealed class CniLab : IDisposable
     public void Dispose()
     {
         foreach (var p in started) { try { p.Kill(true); p.WaitForExit(2000); } catch (InvalidOperationException) { } p.Dispose(); }
+        if (ViaTetherd) Lab.Tether("daemon", "stop");
         Lab.Dispose();
     }
 }

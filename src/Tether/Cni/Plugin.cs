@@ -35,8 +35,8 @@ public sealed class DelegateException(string output, string plugin) : Exception(
 /// </summary>
 public static partial class Plugin
 {
-    public static readonly string[] SupportedVersions = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-    const string LatestVersion = "1.1.0";
+    public static string[] SupportedVersions => CniProtocol.SupportedVersions;
+    const string LatestVersion = CniProtocol.LatestVersion;
 
     /// <summary>CNI_CONTAINERID (SPEC.md "Parameters"): <c>^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$</c>, checked by a loop (no Regex
     /// engine in the binary: it costs start-up time and memory in every call).</summary>
@@ -45,27 +45,37 @@ public static partial class Plugin
     static readonly System.Buffers.SearchValues<char> ContainerIdChars =
         System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
 
+    /// <summary>tether-cni's command in its own process: the process's CNI_* variables, stdin and stdout, a fresh engine per command.</summary>
     public static int Run()
     {
-        var stdout = Console.OpenStandardOutput();
+        using var stdout = Console.OpenStandardOutput();
+        return Run(Environment.GetEnvironmentVariable, ReadStdin(), stdout, CniEngineHost.Own);
+    }
+
+    /// <summary>
+    /// Runs one CNI command. <paramref name="env"/> looks up the request's variables (CNI_COMMAND, CNI_CONTAINERID,
+    /// CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH, TETHER_STATE_DIR, TETHER_RUN_DIR; null or empty for unset),
+    /// <paramref name="stdin"/> is the network config, and what a plugin prints (the result or the error object) is
+    /// written to <paramref name="stdout"/>. <paramref name="host"/> gives the engine (a new one per command, or tetherd's
+    /// warm one) and hears of the sandboxes a command adds or removes. Returns the exit code: 0 on success, 1 on error.
+    /// </summary>
+    public static int Run(Func<string, string?> env, byte[] stdin, Stream stdout, CniEngineHost host)
+    {
         string? version = null;
         try
         {
-            var command = Env("CNI_COMMAND");
-            var stdin = ReadStdin();
+            var command = Env(env, "CNI_COMMAND");
             if (command == "VERSION")
             {
                 CniJsonText.Write(stdout, new VersionResult { CniVersion = LatestVersion, SupportedVersions = [.. SupportedVersions] });
                 return 0;
             }
             if (command is null) throw new CniException(CniException.InvalidEnvironment, "CNI_COMMAND is not set");
-            NetConf conf;
-            try { conf = CniJsonText.NetConf(CniJsonText.Parse(stdin)); }
-            catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the network config on stdin: {e.Message}"); }
+            var conf = Decode(stdin);
             version = conf.CniVersion;
             if (version is null || !SupportedVersions.Contains(version))
                 throw new CniException(CniException.IncompatibleVersion, $"cniVersion \"{version}\" is not supported (supported: {string.Join(", ", SupportedVersions)})");
-            var run = new Invocation(conf, stdin);
+            var run = new Invocation(conf, stdin, env, host);
             var result = command switch
             {
                 "ADD" => run.Add(),
@@ -91,6 +101,26 @@ public static partial class Plugin
         }
     }
 
+    static NetConf Decode(byte[] stdin)
+    {
+        try { return CniJsonText.NetConf(CniJsonText.Parse(stdin)); }
+        catch (JsonException e) { throw new CniException(CniException.DecodeFailure, $"decoding the network config on stdin: {e.Message}"); }
+    }
+
+    /// <summary>Tether's state and run dirs a command works on, canonical (<see cref="TetherPaths.Canonical"/>): the config's
+    /// <c>stateDir</c>/<c>runDir</c>, else TETHER_STATE_DIR/TETHER_RUN_DIR, else /var/lib/tether and /run/tether.
+    /// Null when the config cannot be decoded (the command then fails before it needs them).</summary>
+    public static TetherPaths? PathsOf(Func<string, string?> env, byte[] stdin)
+    {
+        NetConf conf;
+        try { conf = CniJsonText.NetConf(CniJsonText.Parse(stdin)); }
+        catch (JsonException) { return null; }
+        return PathsOf(env, conf);
+    }
+
+    static TetherPaths PathsOf(Func<string, string?> env, NetConf conf) =>
+        TetherPaths.Canonical(conf.StateDir ?? Env(env, "TETHER_STATE_DIR") ?? "/var/lib/tether", conf.RunDir ?? Env(env, "TETHER_RUN_DIR") ?? "/run/tether");
+
     static (int, string, string?) Classify(Exception e) => e switch
     {
         CniException c => (c.Code, c.Message, c.Details),
@@ -111,26 +141,23 @@ public static partial class Plugin
         return buffer.ToArray();
     }
 
-    internal static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-
-    static string RequireEnv(string name) => Env(name) ?? throw new CniException(CniException.InvalidEnvironment, $"{name} is not set");
+    static string? Env(Func<string, string?> env, string name) => env(name) is { Length: > 0 } v ? v : null;
 
     /// <summary>Version a &lt; b for the dotted versions of <see cref="SupportedVersions"/>.</summary>
     static bool Before(string a, string b) => Version.Parse(a) < Version.Parse(b);
 
     /// <summary>One command with its config.</summary>
-    sealed class Invocation(NetConf conf, byte[] stdin)
+    sealed class Invocation(NetConf conf, byte[] stdin, Func<string, string?> env, CniEngineHost host)
     {
+        string? Env(string name) => Plugin.Env(env, name);
+
+        string RequireEnv(string name) => Env(name) ?? throw new CniException(CniException.InvalidEnvironment, $"{name} is not set");
+
         readonly string version = conf.CniVersion!;
         readonly string name = conf.Name is { Length: > 0 } n ? n : throw new CniException(CniException.InvalidNetworkConfig, "the network config has no \"name\"");
         readonly IpamSection ipam = IpamSection.Parse(conf.Ipam);
 
-        TetherEngine OpenEngine()
-        {
-            var state = conf.StateDir ?? Env("TETHER_STATE_DIR") ?? "/var/lib/tether";
-            var run = conf.RunDir ?? Env("TETHER_RUN_DIR") ?? "/run/tether";
-            return new TetherEngine(new TetherPaths(Path.GetFullPath(state), Path.GetFullPath(run)));
-        }
+        T WithEngine<T>(Func<TetherEngine, T> fn) => host.WithEngine(PathsOf(env, conf), fn);
 
         CniKey Key()
         {
@@ -189,9 +216,9 @@ public static partial class Plugin
             }
             try
             {
-                using var engine = OpenEngine();
+                var request = new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports, resolver);
                 CniAttachment a;
-                try { a = engine.CniAdd(new CniAddRequest(key, netns, network, inline, ip is null ? null : ip.Split('/')[0], mac, aliases, ports, resolver)); }
+                try { a = WithEngine(engine => { var added = engine.CniAdd(request); host.Added(engine, added); return added; }); }
                 catch (CniInputException e)
                 {
                     // A value from CNI_ARGS is the environment's (4); anything else came with the network config (7).
@@ -211,7 +238,7 @@ public static partial class Plugin
         {
             var key = Key();
             _ = CniArgs.Parse(Env("CNI_ARGS"));
-            using (var engine = OpenEngine()) engine.CniDel(key);
+            WithEngine(engine => { var removed = engine.CniDel(key); host.Removed(engine, removed); return 0; });
             if (ipam.Delegate is { } plugin) Delegate(plugin, "DEL", expectResult: false);
             return null;
         }
@@ -222,9 +249,11 @@ public static partial class Plugin
             var key = Key();
             var netns = RequireEnv("CNI_NETNS");
             if (ipam.Delegate is { } plugin) Delegate(plugin, "CHECK", expectResult: false);
-            using var engine = OpenEngine();
-            var a = engine.CniFind(key) ?? throw new CniException(CniException.UnknownContainer, $"container {key.ContainerId} has no interface {key.IfName} on network {name}");
-            var problems = engine.CniCheck(a, netns).ToList();
+            var (a, problems) = WithEngine(engine =>
+            {
+                var found = engine.CniFind(key) ?? throw new CniException(CniException.UnknownContainer, $"container {key.ContainerId} has no interface {key.IfName} on network {name}");
+                return (found, engine.CniCheck(found, netns).ToList());
+            });
             if (conf.PrevResult is { } prevJson)
             {
                 var prev = Results.Parse(prevJson);
@@ -252,7 +281,7 @@ public static partial class Plugin
                 if (v.ContainerId is null || v.IfName is null) throw new CniException(CniException.InvalidNetworkConfig, "cni.dev/valid-attachments: every entry needs containerID and ifname");
                 valid.Add((v.ContainerId, v.IfName));
             }
-            using (var engine = OpenEngine()) engine.CniGc(name, valid);
+            WithEngine(engine => { var removed = engine.CniGc(name, valid); if (removed.Count > 0) host.Collected(engine); return 0; });
             if (ipam.Delegate is { } plugin) DelegateTolerant(plugin, "GC");
             return null;
         }
@@ -261,12 +290,9 @@ public static partial class Plugin
         {
             if (Before(version, "1.1.0")) throw new CniException(CniException.IncompatibleVersion, $"STATUS needs cniVersion 1.1.0, the config has {version}");
             var (network, inline) = Network();
-            using (var engine = OpenEngine())
-            {
-                // A bad definition is an invalid config (7, from CniStatus); a missing network or a full subnet is
-                // "not available" (50): the plugin cannot serve an ADD now.
-                if (engine.CniStatus(network, inline) is { } why) throw new CniException(CniException.NotAvailable, why);
-            }
+            // A bad definition is an invalid config (7, from CniStatus); a missing network or a full subnet is
+            // "not available" (50): the plugin cannot serve an ADD now.
+            if (WithEngine(engine => engine.CniStatus(network, inline)) is { } why) throw new CniException(CniException.NotAvailable, why);
             if (ipam.Delegate is { } plugin) DelegateTolerant(plugin, "STATUS");
             return null;
         }
@@ -363,6 +389,10 @@ public static partial class Plugin
                 .Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, plugin)).FirstOrDefault(File.Exists)
                 ?? throw new CniException(CniException.InvalidNetworkConfig, $"IPAM plugin {plugin} not found in CNI_PATH {Env("CNI_PATH")}");
             var psi = new ProcessStartInfo(path) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
+            // The request's CNI_* variables, not those of the process that runs the command (tetherd has none of its own).
+            foreach (var k in psi.Environment.Keys.Where(k => k.StartsWith("CNI_", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(k);
+            foreach (var k in CniProtocol.Variables)
+                if (Env(k) is { } v) psi.Environment[k] = v;
             psi.Environment["CNI_COMMAND"] = cmd;
             using var p = Process.Start(psi) ?? throw new CniException(CniException.IoFailure, $"cannot start IPAM plugin {path}");
             p.StandardInput.BaseStream.Write(stdin);

@@ -1,0 +1,6 @@
+namespace Tether.Cni.Local;
+
+static class Program
+{
+    static int Main() => Plugin.Run();
+}
