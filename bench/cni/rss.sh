@@ -9,6 +9,7 @@
 # With TETHERD=1 (the default) tetherd runs for the bench's dirs (started before the first call) and its own peak and
 # final RSS are printed after the plugin's: memory the chain does not have.
 set -euo pipefail
+. "$(dirname "$0")/tetherd.sh"
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-artifacts/bin/tether-cni}"); n=${2:-5}
 lab=tbrss-$$
@@ -18,13 +19,7 @@ trap cleanup EXIT
 ip netns add "$lab"; ip -n "$lab" link set lo up
 for i in $(seq "$n"); do ip netns add "$lab-c$i"; done
 dpid=0
-if [ "${TETHERD:-1}" = 1 ]; then
-  mkdir -p "$work/run"
-  nsenter --net=/run/netns/$lab -- env TETHER_RESOLV_CONF=/dev/null "${TETHERD_BIN:-artifacts/bin/tetherd}" --state-dir "$work/state" --run-dir "$work/run" > "$work/tetherd.log" 2>&1 &
-  dpid=$!
-  for _ in $(seq 500); do [ -S "$work/run/tetherd.sock" ] && break; sleep 0.02; done
-  [ -S "$work/run/tetherd.sock" ] || { echo "tetherd did not start: $(cat "$work/tetherd.log")" >&2; exit 1; }
-fi
+[ "${TETHERD:-1}" = 1 ] && start_tetherd "$lab" "$work" "${TETHERD_BIN:-artifacts/bin/tetherd}"
 conf() { printf '{"cniVersion":"1.0.0","name":"tbench","type":"tether-cni","ipam":{"subnet":"10.55.0.0/16"},"stateDir":"%s/state","runDir":"%s/run","runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"}]}}' "$work" "$work" "$1"; }
 call() { # command, container
   conf $((20000 + $2)) | nsenter --net=/run/netns/$lab env -i CNI_COMMAND=$1 CNI_CONTAINERID=c$2 CNI_NETNS=/run/netns/$lab-c$2 \

@@ -15,6 +15,7 @@
 # time, which a loaded machine disturbs less), the ratios, 20
 # concurrent ADDs (wall time, errors, distinct addresses), and the peak RSS of one plugin process.
 set -euo pipefail
+. "$(dirname "$0")/tetherd.sh"
 cd "$(dirname "$0")/../.."
 N=${1:-500}
 cni=${TETHER_CNI_BIN:-$PWD/artifacts/bin/tether-cni}
@@ -36,13 +37,7 @@ ip -n "$lab" link set lo up
 for i in $(seq "$N"); do ip netns add "$lab-t$i"; ip netns add "$lab-r$i"; done
 for i in $(seq 20); do ip netns add "$lab-tc$i"; ip netns add "$lab-rc$i"; done
 dpid=0
-if [ "$use_tetherd" = 1 ]; then
-  mkdir -p "$work/run"
-  nsenter --net=/run/netns/$lab -- env TETHER_RESOLV_CONF=/dev/null "$tetherd" --state-dir "$work/state" --run-dir "$work/run" > "$work/tetherd.log" 2>&1 &
-  dpid=$!
-  for _ in $(seq 500); do [ -S "$work/run/tetherd.sock" ] && break; sleep 0.02; done
-  [ -S "$work/run/tetherd.sock" ] || { echo "tetherd did not start: $(cat "$work/tetherd.log")" >&2; exit 1; }
-fi
+[ "$use_tetherd" = 1 ] && start_tetherd "$lab" "$work" "$tetherd"
 
 cat > "$work/inner.sh" <<'INNER'
 set -euo pipefail
