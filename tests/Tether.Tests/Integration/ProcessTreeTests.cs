@@ -13,21 +13,21 @@ public class ProcessTreeTests
         using var p = Process.Start(new ProcessStartInfo("sh", ["-c", "sleep 0.1 & sleep 30 & exec sleep 30"]))!;
         try
         {
+            // Waited for until both hold: right after its first fork, sh and the short child are also two processes.
             IReadOnlyList<int> tree = [];
+            int zombie = 0;
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (DateTime.UtcNow < deadline)
             {
                 tree = NetNs.ProcessTree(p.Id);
-                if (tree.Count == 2) break;
+                zombie = ZombieChildOf(p.Id);
+                if (tree.Count == 2 && zombie != 0) break;
                 Thread.Sleep(50);
             }
+            Assert.NotEqual(0, zombie);   // the oracle: /proc shows the unreaped child of the process
             Assert.Equal(2, tree.Count);   // the exec'd sleep and the long child; not the zombie
             Assert.Contains(p.Id, tree);
-            var zombie = Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var x) ? x : 0)
-                .Where(x => x > 0 && !tree.Contains(x))
-                .FirstOrDefault(x => File.Exists($"/proc/{x}/stat") && TryRead($"/proc/{x}/stat") is { } st
-                    && st[(st.LastIndexOf(')') + 2)..].Split(' ') is [ "Z", var ppid, ..] && ppid == p.Id.ToString());
-            Assert.NotEqual(0, zombie);   // the oracle: /proc shows the unreaped child of the process
+            Assert.DoesNotContain(zombie, tree);
         }
         finally
         {
@@ -35,6 +35,11 @@ public class ProcessTreeTests
             p.WaitForExit();
         }
     }
+
+    static int ZombieChildOf(int parent) =>
+        Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var x) ? x : 0)
+            .FirstOrDefault(x => x > 0 && TryRead($"/proc/{x}/stat") is { } st
+                && st[(st.LastIndexOf(')') + 2)..].Split(' ') is ["Z", var ppid, ..] && ppid == parent.ToString());
 
     static string? TryRead(string path)
     {
