@@ -35,9 +35,6 @@ public sealed class NameTable
     /// A snapshot.</summary>
     public IReadOnlyDictionary<string, SandboxDetails> Served { get { lock (gate) return new Dictionary<string, SandboxDetails>(served); } }
 
-    /// <summary>Whether the sandbox is attached to a network with name resolution (then it gets a listener).</summary>
-    public bool Serves(string sandboxId) { lock (gate) return served.ContainsKey(sandboxId); }
-
     /// <summary>Adds the names of <paramref name="d"/>'s endpoints (replacing what a sandbox of the same id had). Returns
     /// whether it is served (attached to a network with name resolution).</summary>
     public bool Add(SandboxDetails d)
