@@ -129,6 +129,8 @@ public static class Daemon
         var (ownNetNs, ownMntNs) = (NetNs.Inode("/proc/self/ns/net"), NetNs.Inode("/proc/self/ns/mnt"));
 
         using var engine = new TetherEngine(paths);
+        // A CNI DEL or a disconnect answers before the kernel has finished deleting the veth pair (15-40 ms of rcu_barrier).
+        engine.DeferLinkDeletions(line => Console.Error.WriteLine($"tetherd: {line}"));
         var engineLock = new Lock();
         using var dns = new DnsService(paths, resolvConf);
         T WithEngine<T>(Func<TetherEngine, T> fn) { lock (engineLock) return fn(engine); }

@@ -12,6 +12,7 @@ public sealed class HostKernel : IDisposable
     RtNetlink? netlink;
     Nftables? nftables;
     Firewall.Firewall? firewall;
+    LinkReaper? reaper;
 
     /// <summary>rtnetlink socket of the host namespace.</summary>
     public RtNetlink Netlink => netlink ??= RtNetlink.Open();
@@ -41,6 +42,24 @@ public sealed class HostKernel : IDisposable
         sandboxes.Clear();
     }
 
+    /// <summary>From now on, <see cref="DeleteLink"/> queues deletions on a <see cref="LinkReaper"/> instead of waiting for
+    /// them: for a long-lived process (tetherd), whose answer need not wait for the kernel's rcu_barrier. Call it on a
+    /// thread in the host namespace. <paramref name="log"/> gets a line per deletion that failed after its answer.</summary>
+    public void DeferLinkDeletions(Action<string> log) => reaper ??= new LinkReaper(log);
+
+    /// <summary>Deletes the host link <paramref name="name"/>, whose peer (if any) is in the sandbox namespace at
+    /// <paramref name="peerNamespace"/>: now (a link already gone counts as deleted), or queued after
+    /// <see cref="DeferLinkDeletions"/>.</summary>
+    public void DeleteLink(string name, string? peerNamespace)
+    {
+        if (reaper is null) Netlink.DeleteLink(name);
+        else reaper.Delete(name, peerNamespace);
+    }
+
+    /// <summary>Returns once no queued deletion has its peer in the namespace at <paramref name="nsPath"/>: before an
+    /// interface is made there, whose name the peer may still hold.</summary>
+    public void AwaitLinkDeletions(string nsPath) => reaper?.AwaitNamespace(nsPath);
+
     /// <summary>MTU of the interface that holds the host's IPv4 default route, or 1500 when there is none.</summary>
     public int DefaultRouteMtu()
     {
@@ -51,6 +70,7 @@ public sealed class HostKernel : IDisposable
 
     public void Dispose()
     {
+        reaper?.Dispose();
         netlink?.Dispose();
         ReleaseSandboxes();
         firewall?.Dispose();

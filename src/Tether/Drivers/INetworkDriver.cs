@@ -82,7 +82,8 @@ public interface INetworkDriver
     /// <summary>Removes the endpoint's links and published ports. <paramref name="namespaceGoing"/>: the caller deletes
     /// the sandbox's namespace right after, so links that die with it (a veth pair whose peer is inside) may be left
     /// to the kernel, which frees them with the namespace asynchronously instead of one synchronous, RCU-bound
-    /// link deletion each (tens of ms).</summary>
+    /// link deletion each (tens of ms). Links deleted through <see cref="HostKernel.DeleteLink"/> may still be going when
+    /// this returns (<see cref="HostKernel.DeferLinkDeletions"/>).</summary>
     void DeleteEndpoint(NetworkRecord network, SandboxRecord sandbox, EndpointRecord endpoint, IReadOnlyList<PortBindingRecord> ports, bool namespaceGoing);
 
     /// <summary>The sandbox's default route through this network's endpoint (link <paramref name="linkIndex"/> inside the

@@ -73,6 +73,11 @@ public sealed partial class TetherEngine : IDisposable
         EnsurePredefined();
     }
 
+    /// <summary>For a long-lived engine (tetherd's): an endpoint's host link is deleted after the use case answers, on a
+    /// thread of its own (<see cref="LinkReaper"/>), and the next interface made in the same sandbox namespace waits for it.
+    /// <paramref name="log"/> gets a line per such deletion that failed. Disposing the engine waits for them all.</summary>
+    public void DeferLinkDeletions(Action<string> log) => host.DeferLinkDeletions(log);
+
     /// <summary>The registered drivers, by name.</summary>
     public IReadOnlyCollection<INetworkDriver> Drivers => drivers.Values;
 

@@ -140,6 +140,32 @@ public sealed class CniTetherdTests : IDisposable
         Assert.Equal(20, Lab.TetherJson("ls").AsArray().Count);
     }
 
+    [Fact]
+    public void AnAddRightAfterTheDelOfTheSameInterfaceWaitsForItsVethToGo()
+    {
+        // tetherd answers a DEL before the kernel has deleted the veth pair (its rcu_barrier takes tens of ms), so the
+        // eth0 of a DEL just answered may still be in the container's namespace, and an ADD of eth0 there waits for it
+        // (LinkReaperTests shows the wait; how far behind the deletions are here depends on the machine's load). Here:
+        // an ADD right after its DEL, with five other DELs in flight, succeeds, and every pair deleted goes.
+        Lab.TetherOk("daemon", "start");
+        cni.Env["TETHER_CNI_LOCAL"] = "/nonexistent/tether-cni-local";   // every call must be served
+        var conf = cni.Conf();
+        var netns = Enumerable.Range(1, 6).Select(i => cni.Container($"q{i}")).ToList();
+        var added = Enumerable.Range(0, 6).Select(i => cni.Ok("ADD", conf, $"q{i + 1}", netns[i])).ToList();
+        var dels = Enumerable.Range(1, 5).AsParallel().WithDegreeOfParallelism(5)
+            .Select(i => cni.Run("DEL", CniLab.WithPrev(conf, added[i]), $"q{i + 1}", netns[i])).ToList();
+        Assert.All(dels, r => Assert.True(r.Exit == 0, r.Stdout + r.Stderr));
+        cni.Ok("DEL", CniLab.WithPrev(conf, added[0]), "q1", netns[0]);
+        var again = cni.Run("ADD", conf, "q1", netns[0]);
+        Assert.True(again.Exit == 0, again.Stdout + again.Stderr);
+        Assert.Contains($"inet {Address(again.Json!)}/24", Sh.Run("ip", "-n", Path.GetFileName(netns[0]), "-o", "-4", "addr", "show", "eth0"));
+        // The other five pairs go; only q1's new one is left.
+        var left = Lab.Links("veth");
+        for (var i = 0; i < 100 && left.Length > 1; i++) { Thread.Sleep(50); left = Lab.Links("veth"); }
+        var hostIf = again.Json!["interfaces"]!.AsArray().Select(x => (string)x!["name"]!).Single(n => n.StartsWith("tv", StringComparison.Ordinal));
+        Assert.Contains($": {hostIf}@", Assert.Single(left));
+    }
+
     int StartDaemon(string stateDir)
     {
         var daemon = Path.Combine(Path.GetDirectoryName(Paths.TetherBinary)!, "tetherd");

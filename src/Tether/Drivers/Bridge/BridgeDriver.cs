@@ -89,6 +89,7 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
     {
         var nl = host.Netlink;
         var bridge = nl.FindLink(network.Bridge!) ?? throw new TetherException($"bridge {network.Bridge} of network {network.Name} is missing; run tether reconcile");
+        host.AwaitLinkDeletions(ep.Sandbox.NsPath);
         using (var ns = NetNs.Open(ep.Sandbox.NsPath))
         {
             var veth = nl.CreateVeth(ep.HostIfName, network.Mtu, ep.IfName, ns);
@@ -113,7 +114,7 @@ public sealed class BridgeDriver(HostKernel host) : INetworkDriver
         if (ports.Count > 0)
             Try(errors, () => host.Firewall.ApplyElements(new FirewallChange([], [], [], MappingsOf(network, IPAddress.Parse(endpoint.Ip), ports))));
         // The host end dies with its peer when the sandbox's namespace goes.
-        if (endpoint.HostIfName is not null && !namespaceGoing) Try(errors, () => host.Netlink.DeleteLink(endpoint.HostIfName));
+        if (endpoint.HostIfName is not null && !namespaceGoing) Try(errors, () => host.DeleteLink(endpoint.HostIfName, sandbox.NsPath));
         if (errors.Count > 0) throw new TetherException($"removing endpoint {endpoint.IfName}: {string.Join("; ", errors)}");
     }
 
