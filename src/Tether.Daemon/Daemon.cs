@@ -42,21 +42,43 @@ public static class Daemon
 {
     public const string SocketName = "tetherd.sock", PidName = "tetherd.pid", LockName = "tetherd.lock", LogName = "tetherd.log";
 
+    const string Usage = "usage: tetherd [--state-dir DIR] [--run-dir DIR] [--resolv-conf FILE] [--detach] | --version | --help";
+
     public static int Run(string[] args)
     {
-        string? Arg(string name, string env, string fallback)
+        // Strict: a word it does not know (a typo, or --version, which it once took for nothing and started serving
+        // /run/tether) is refused before anything is made.
+        var values = new Dictionary<string, string>();
+        var detach = false;
+        for (var i = 0; i < args.Length; i++)
         {
-            var i = Array.IndexOf(args, name);
-            if (i >= 0 && i + 1 < args.Length) return args[i + 1];
-            return Environment.GetEnvironmentVariable(env) is { Length: > 0 } v ? v : fallback;
+            switch (args[i])
+            {
+                case "--help" or "-h":
+                    Console.WriteLine(Usage);
+                    return 0;
+                case "--version":
+                    Console.WriteLine(typeof(Daemon).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                        is [System.Reflection.AssemblyInformationalVersionAttribute v] ? v.InformationalVersion : "unknown");
+                    return 0;
+                case "--detach":
+                    detach = true;
+                    break;
+                case "--state-dir" or "--run-dir" or "--resolv-conf" when i + 1 < args.Length && args[i + 1].Length > 0:
+                    values[args[i]] = args[++i];
+                    break;
+                case "--state-dir" or "--run-dir" or "--resolv-conf":
+                    Console.Error.WriteLine($"tetherd: {args[i]} needs a value (tetherd --help)");
+                    return 2;
+                default:
+                    Console.Error.WriteLine($"tetherd: unknown argument \"{args[i]}\" (tetherd --help)");
+                    return 2;
+            }
         }
-        if (args.Contains("--help") || args.Contains("-h"))
-        {
-            Console.WriteLine("usage: tetherd [--state-dir DIR] [--run-dir DIR] [--resolv-conf FILE] [--detach]");
-            return 0;
-        }
-        var paths = TetherPaths.Canonical(Arg("--state-dir", "TETHER_STATE_DIR", "/var/lib/tether")!, Arg("--run-dir", "TETHER_RUN_DIR", "/run/tether")!);
-        var resolvConf = Arg("--resolv-conf", "TETHER_RESOLV_CONF", "/etc/resolv.conf")!;
+        string Arg(string name, string env, string fallback) =>
+            values.GetValueOrDefault(name) ?? (Environment.GetEnvironmentVariable(env) is { Length: > 0 } v ? v : fallback);
+        var paths = TetherPaths.Canonical(Arg("--state-dir", "TETHER_STATE_DIR", "/var/lib/tether"), Arg("--run-dir", "TETHER_RUN_DIR", "/run/tether"));
+        var resolvConf = Arg("--resolv-conf", "TETHER_RESOLV_CONF", "/etc/resolv.conf");
         Directory.CreateDirectory(paths.RunDir);
         var pidPath = Path.Combine(paths.RunDir, PidName);
         var socketPath = Path.Combine(paths.RunDir, SocketName);
@@ -72,7 +94,7 @@ public static class Daemon
             Console.Error.WriteLine($"tetherd: already running for run dir {paths.RunDir} (pid {other})");
             return 1;
         }
-        if (args.Contains("--detach")) ProcessSetup.Detach(Path.Combine(paths.RunDir, LogName));
+        if (detach) ProcessSetup.Detach(Path.Combine(paths.RunDir, LogName));
         File.WriteAllText(pidPath, Environment.ProcessId + "\n");
 
         try { return Serve(paths, resolvConf, socketPath); }

@@ -36,6 +36,28 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void VersionHelpAndBadArgumentsStartNothing()
+    {
+        // Run with the lab's run dir in the environment: a daemon started by mistake would make its socket there.
+        var env = new[] { "env", $"TETHER_RUN_DIR={lab.RunDir}", $"TETHER_STATE_DIR={lab.StateDir}", "nsenter", $"--net={lab.NsPath}", "--", Daemon };
+        var version = Sh.Try([.. env, "--version"]);
+        Assert.Equal(0, version.ExitCode);
+        Assert.Equal(Sh.Run(Paths.TetherBinary, "--version").Trim(), version.Stdout.Trim());
+        var help = Sh.Try([.. env, "--help"]);
+        Assert.Equal(0, help.ExitCode);
+        Assert.StartsWith("usage: tetherd ", help.Stdout);
+        foreach (var bad in new string[][] { ["--bogus"], ["--run-dir"], ["--state-dir", "", "--detach"], ["serve"] })
+        {
+            var r = Sh.Try([.. env, .. bad]);
+            Assert.Equal(2, r.ExitCode);
+            var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"tetherd: {(bad[0] == "serve" ? "unknown argument \"serve\"" : bad[0] == "--bogus" ? "unknown argument \"--bogus\"" : $"{bad[0]} needs a value")}", line);
+        }
+        Assert.False(File.Exists(Socket));
+        Assert.False(File.Exists(Path.Combine(lab.RunDir, "tetherd.pid")));
+    }
+
+    [Fact]
     public void StartStatusStopAndOnlyOnePerRunDir()
     {
         var status = lab.Tether("daemon", "status");
