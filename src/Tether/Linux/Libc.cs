@@ -84,6 +84,15 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int unlink(string path);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint readlink(byte* path, byte* buf, nint size);
+
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial byte* getenv(string name);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int execv(byte* path, byte** argv);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(int dirfd, string path, int flags, uint mask, void* buf);
 

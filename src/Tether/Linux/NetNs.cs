@@ -183,7 +183,7 @@ public static unsafe class NetNs
     public static ulong Inode(string path) => StatxId(path, out _) ?? throw Libc.IoError($"stat namespace \"{path}\"", Marshal.GetLastPInvokeError());
 
     /// <summary>
-    /// Processes in the namespace (<c>ip netns pids</c>): every /proc/PID whose ns/net has the same device and inode as
+    /// Processes in the namespace (<c>ip netns pids</c>): every /proc/PID whose ns/net is the namespace at
     /// <paramref name="path"/>. Processes that exit or cannot be inspected while scanning are left out.
     /// </summary>
     public static IReadOnlyList<int> Pids(string path)
@@ -199,26 +199,47 @@ public static unsafe class NetNs
     /// </summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<int>> Pids(IReadOnlyCollection<string> paths)
     {
-        var byId = new Dictionary<(ulong Dev, ulong Ino), List<int>>();
+        // Every namespace file is on the one nsfs, so a namespace is known by its inode; a path on another device is a
+        // plain file (a namespace gone, its bind mount undone), not a namespace.
+        var nsfs = StatxId("/proc/self/ns/net", out ulong nsfsDev) is not null ? nsfsDev : throw Libc.IoError("stat /proc/self/ns/net", Marshal.GetLastPInvokeError());
+        var byIno = new Dictionary<ulong, List<int>>();
         var result = new Dictionary<string, IReadOnlyList<int>>();
         foreach (var path in paths)
         {
-            if (StatxId(path, out ulong dev) is ulong ino)
+            if (StatxId(path, out ulong dev) is ulong ino && dev == nsfs)
             {
-                if (!byId.TryGetValue((dev, ino), out var list)) byId[(dev, ino)] = list = [];
+                if (!byIno.TryGetValue(ino, out var list)) byIno[ino] = list = [];
                 result[path] = list;
             }
             else result[path] = [];
         }
-        if (byId.Count == 0) return result;
+        if (byIno.Count == 0) return result;
+        // readlink of /proc/PID/ns/net ("net:[INODE]", proc(5)) names the namespace without looking it up: a stat
+        // of that path costs twice as much (it resolves the link to an nsfs inode), once per process on the machine.
+        Span<byte> procPath = stackalloc byte[32];
+        Span<byte> target = stackalloc byte[64];
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             var name = Path.GetFileName(dir);
             if (!int.TryParse(name, out int pid)) continue;
-            if (StatxId($"/proc/{name}/ns/net", out ulong d) is ulong i && byId.TryGetValue((d, i), out var list)) list.Add(pid);
+            if (NetInodeOf(pid, procPath, target) is ulong i && byIno.TryGetValue(i, out var list)) list.Add(pid);
         }
-        foreach (var list in byId.Values) list.Sort();
+        foreach (var list in byIno.Values) list.Sort();
         return result;
+    }
+
+    /// <summary>Inode of process <paramref name="pid"/>'s network namespace from the link /proc/PID/ns/net, or null when
+    /// the process is gone or cannot be inspected.</summary>
+    static ulong? NetInodeOf(int pid, Span<byte> path, Span<byte> target)
+    {
+        if (!System.Text.Unicode.Utf8.TryWrite(path, System.Globalization.CultureInfo.InvariantCulture, $"/proc/{pid}/ns/net\0", out _)) return null;
+        nint n;
+        fixed (byte* p = path)
+        fixed (byte* t = target)
+            n = Libc.readlink(p, t, target.Length);
+        if (n <= 0) return null;
+        var link = target[..(int)n];
+        return link.StartsWith("net:["u8) && link[^1] == (byte)']' && ulong.TryParse(link[5..^1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ino) ? ino : null;
     }
 
     /// <summary>
