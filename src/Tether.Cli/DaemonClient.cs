@@ -43,12 +43,11 @@ static class DaemonClient
         {
             throw new TetherException($"permission denied on {SocketPath(p)} (tetherd's socket: root or its group only)");
         }
-        catch (IOException e) when (!e.Message.StartsWith("tetherd: malformed", StringComparison.Ordinal))
+        catch (IOException e) when (!DaemonHttp.IsMalformedAnswer(e))
         {
             // Closed without an answer, reset (tetherd died before reading the whole request) or timed out: the same
             // doubt about what happened.
-            var what = e.Message.StartsWith("tetherd", StringComparison.Ordinal) ? e.Message : $"tetherd: {method} {path}: {e.Message}";
-            throw new IOException($"{what} (did it die? see {Path.Combine(p.RunDir, LogName)}; a create may or may not have happened: check tether ls)", e);
+            throw new IOException(DaemonHttp.Unanswered(e, method, path, p.RunDir), e);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Tether.Engine;
+using Tether.Linux;
 
 namespace Tether.Cni;
 
@@ -31,14 +32,14 @@ static class ThinClient
         // A config the scan cannot read goes to the variables' (or the default) run dir's tetherd all the same: the
         // plugin there reports the decode error, as tether-cni-local would.
         if (!Dirs(stdin, out var stateDir, out var runDir)) stateDir = runDir = null;
-        stateDir ??= Env("TETHER_STATE_DIR");
-        runDir ??= Env("TETHER_RUN_DIR") ?? "/run/tether";
+        stateDir ??= FrontProcess.Env("TETHER_STATE_DIR");
+        runDir ??= FrontProcess.Env("TETHER_RUN_DIR") ?? "/run/tether";
         // A relative dir means the plugin's working directory, which tetherd does not share.
         if (!runDir.StartsWith('/') || stateDir is not null && !stateDir.StartsWith('/')) return null;
         var headers = new List<KeyValuePair<string, string>>(CniProtocol.Variables.Length);
         foreach (var name in CniProtocol.Variables)
         {
-            if (Env(name) is not { } value) continue;
+            if (FrontProcess.Env(name) is not { } value) continue;
             // A header value is printable ASCII; anything else is left to tether-cni-local's own checks.
             foreach (var c in value)
                 if (c is < ' ' or > '~') return null;
@@ -52,16 +53,8 @@ static class ThinClient
         try { answer = DaemonHttp.Send(runDir.TrimEnd('/') + "/tetherd.sock", "POST", CniProtocol.Endpoint, headers, stdin, "application/json", TimeoutSeconds * 1000); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         if (answer is not { Status: 200 } || !int.TryParse(answer.Header(CniProtocol.ExitHeader), out var exit)) return null;
-        WriteAll(1, answer.Body);
+        FrontProcess.WriteAll(1, answer.Body);
         return exit;
-    }
-
-    /// <summary>A variable through libc's getenv: Environment.GetEnvironmentVariable first copies the whole environment
-    /// into a dictionary.</summary>
-    public static unsafe string? Env(string name)
-    {
-        var p = Native.getenv(name);
-        return p is null || *p == 0 ? null : Marshal.PtrToStringUTF8((nint)p);
     }
 
     /// <summary>VERSION (SPEC.md "VERSION"), whatever stdin holds: the versions of <see cref="CniProtocol"/>.</summary>
@@ -69,7 +62,7 @@ static class ThinClient
     {
         var json = new StringBuilder("{\"cniVersion\":\"").Append(CniProtocol.LatestVersion).Append("\",\"supportedVersions\":[");
         for (var i = 0; i < CniProtocol.SupportedVersions.Length; i++) json.Append(i == 0 ? "\"" : ",\"").Append(CniProtocol.SupportedVersions[i]).Append('"');
-        WriteAll(1, Encoding.ASCII.GetBytes(json.Append("]}\n").ToString()));
+        FrontProcess.WriteAll(1, Encoding.ASCII.GetBytes(json.Append("]}\n").ToString()));
         return 0;
     }
 
@@ -79,37 +72,24 @@ static class ThinClient
     /// <paramref name="stdin"/> as its stdin again (a memfd: it was read already). Returns only when that fails: then it
     /// prints the spec's I/O error (5) and returns 1.
     /// </summary>
-    public static unsafe int ExecLocal(byte[] stdin)
+    public static int ExecLocal(byte[] stdin)
     {
-        var local = Env("TETHER_CNI_LOCAL");
-        if (local is null)
-        {
-            var buf = stackalloc byte[4096];
-            var n = (int)Native.readlink("/proc/self/exe", buf, 4096);
-            var self = n > 0 ? Encoding.UTF8.GetString(buf, n) : "";
-            local = self[..(self.LastIndexOf('/') + 1)] + CniProtocol.LocalBinary;
-        }
-        string? error = null;
+        var local = FrontProcess.Env("TETHER_CNI_LOCAL") ?? FrontProcess.Beside(CniProtocol.LocalBinary);
+        string error;
         var fd = Native.memfd_create("cni-config", 0);
         if (fd < 0) error = $"memfd_create: errno {Marshal.GetLastPInvokeError()}";
         else
         {
-            WriteAll(fd, stdin);
+            FrontProcess.WriteAll(fd, stdin);
             if (Native.lseek(fd, 0, 0) != 0 || Native.dup2(fd, 0) < 0) error = $"stdin: errno {Marshal.GetLastPInvokeError()}";
             else
             {
                 Native.close(fd);
-                var path = Encoding.UTF8.GetBytes(local + "\0");
-                fixed (byte* p = path)
-                {
-                    var argv = stackalloc byte*[2] { p, null };
-                    Native.execv(p, argv);
-                }
-                error = $"errno {Marshal.GetLastPInvokeError()}";
+                error = $"errno {FrontProcess.Exec(local, [])}";
             }
         }
         var msg = $"cannot run {local} (the plugin that works without tetherd): {error}".Replace("\\", "\\\\").Replace("\"", "\\\"");
-        WriteAll(1, Encoding.UTF8.GetBytes($"{{\"cniVersion\":\"{CniProtocol.LatestVersion}\",\"code\":5,\"msg\":\"{msg}\"}}\n"));
+        FrontProcess.WriteAll(1, Encoding.UTF8.GetBytes($"{{\"cniVersion\":\"{CniProtocol.LatestVersion}\",\"code\":5,\"msg\":\"{msg}\"}}\n"));
         return 1;
     }
 
@@ -140,54 +120,15 @@ static class ThinClient
         }
         catch (JsonException) { return false; }
     }
-
-    static unsafe void WriteAll(int fd, ReadOnlySpan<byte> data)
-    {
-        fixed (byte* p = data)
-            for (var done = 0; done < data.Length;)
-            {
-                var n = (int)Native.write(fd, p + done, (nuint)(data.Length - done));
-                if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
-                if (n <= 0) return;   // stdout closed: nothing to tell anyone
-                done += n;
-            }
-    }
-
-    /// <summary>Reads a file descriptor to its end (stdin: the network config).</summary>
-    public static unsafe byte[] ReadAll(int fd)
-    {
-        var buffer = new byte[8192];
-        var length = 0;
-        while (true)
-        {
-            if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
-            int n;
-            fixed (byte* p = buffer) n = (int)Native.read(fd, p + length, (nuint)(buffer.Length - length));
-            if (n < 0 && Marshal.GetLastPInvokeError() == Native.EINTR) continue;
-            if (n <= 0) break;
-            length += n;
-        }
-        return buffer.AsSpan(0, length).ToArray();
-    }
 }
 
 /// <summary>libc calls of the front outside its exchange with tetherd (that is the library's <see cref="Tether.Linux.UnixStream"/>).</summary>
 static unsafe partial class Native
 {
     const string Lib = "libc";
-    public const int EINTR = 4;
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint read(int fd, void* buf, nuint count);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial nint write(int fd, void* buf, nuint count);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int close(int fd);
-
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial byte* getenv(string name);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int memfd_create(string name, uint flags);
@@ -197,10 +138,4 @@ static unsafe partial class Native
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int dup2(int oldfd, int newfd);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    public static partial int execv(byte* path, byte** argv);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial nint readlink(string path, byte* buf, nuint size);
 }

@@ -79,7 +79,7 @@ moddir="$(ls -d "$unpacked"/lib/modules/*/ | head -n1)"
 tether="${TETHER_BIN:-$root/artifacts/bin/tether}"
 if [ ! -x "$tether" ]; then log "building $tether"; "$root/build.sh" >&2; fi
 
-# 4. The base initramfs: busybox, the host's ip and nft, tether and the libraries they load, kernel modules, /init.
+# 4. The base initramfs: busybox, the host's ip and nft, tether (and tether-cli) and the libraries they load, kernel modules, /init.
 run="$(mktemp -d "$cache/runs/run.XXXXXX")"
 trap 'rm -rf "$run"' EXIT
 stage="$run/base"
@@ -109,8 +109,12 @@ so_path() { # where the host's loader finds a soname (Tether dlopens these, so l
 [ -x /bin/busybox ] || die "missing /bin/busybox (install busybox-static)"
 cp -L /bin/busybox "$stage/bin/busybox"
 ldd "$stage/bin/busybox" >/dev/null 2>&1 && die "/bin/busybox is not static (install busybox-static)"
-for b in ip nft tether; do
-  if [ "$b" = tether ]; then f="$tether"; else f="$(command -v "$b")" || die "missing $b (run scripts/deps.sh)"; fi
+for b in ip nft tether tether-cli; do   # tether, the front, execs tether-cli (beside it) for what it does not serve itself
+  case "$b" in
+    tether) f="$tether" ;;
+    tether-cli) f="$(dirname "$tether")/tether-cli" ;;
+    *) f="$(command -v "$b")" || die "missing $b (run scripts/deps.sh)" ;;
+  esac
   cp -L "$f" "$stage/usr/local/bin/$b"
   copy_elf "$f"
 done

@@ -32,6 +32,18 @@ public sealed record DaemonAnswer(int Status, string Head, byte[] Body)
 /// </summary>
 public static class DaemonHttp
 {
+    /// <summary>Whether an exchange failure is a malformed answer (a daemon that answers, wrongly) rather than a doubt about
+    /// whether the request was carried out.</summary>
+    public static bool IsMalformedAnswer(IOException e) => e.Message.StartsWith("tetherd: malformed", StringComparison.Ordinal);
+
+    /// <summary>The one line a client prints when tetherd accepted a request and then gave no answer (it closed, reset or
+    /// timed out): what failed, where tetherd's log is, and that the change may or may not have happened.</summary>
+    public static string Unanswered(IOException e, string method, string target, string runDir)
+    {
+        var what = e.Message.StartsWith("tetherd", StringComparison.Ordinal) ? e.Message : $"tetherd: {method} {target}: {e.Message}";
+        return $"{what} (did it die? see {Path.Combine(runDir, "tetherd.log")}; a create may or may not have happened: check tether ls)";
+    }
+
     /// <summary>
     /// Sends <paramref name="method"/> <paramref name="target"/> (path and query, already escaped) with
     /// <paramref name="headers"/> and <paramref name="body"/> (sent with Content-Type <paramref name="contentType"/>

@@ -1,0 +1,103 @@
+using Tether.Tests.Support;
+
+namespace Tether.Tests.EndToEnd;
+
+/// <summary>
+/// <c>tether</c>, the thin front: the create and rm lines it serves itself through tetherd (shown by pointing
+/// TETHER_CLI_BIN at nothing: a line the front does not serve then fails), and every other line, error or missing
+/// tetherd handed to tether-cli with the same arguments, with tether-cli's results.
+/// </summary>
+public sealed class FrontTests : IDisposable
+{
+    readonly Lab lab = new("fr");
+
+    public FrontTests()
+    {
+        lab.Env["TETHER_RESOLV_CONF"] = "/dev/null";
+        lab.TetherOk("network", "create", "n1", "--subnet", "10.78.0.0/24");
+    }
+
+    public void Dispose()
+    {
+        lab.Env.Remove("TETHER_CLI_BIN");
+        lab.Tether("daemon", "stop");
+        lab.Dispose();
+    }
+
+    int Created() => File.Exists(Path.Combine(lab.RunDir, "tetherd.log"))
+        ? File.ReadAllLines(Path.Combine(lab.RunDir, "tetherd.log")).Count(l => l.Contains(" created (", StringComparison.Ordinal)) : 0;
+
+    [Fact]
+    public void CreateAndRmAreServedWithoutTetherCli()
+    {
+        lab.TetherOk("daemon", "start");
+        lab.Env["TETHER_CLI_BIN"] = "/nonexistent/tether-cli";
+        var id = lab.TetherOk("create", "--name", "s1", "--network", "n1", "-p", "8081:80", "--publish", "8082:80/udp", "--alias", "web",
+            "--hostname", "h1", "--add-host", "db:10.0.0.9", "--dns", "10.0.0.53", "--dns-search", "lab.test", "--ip", "10.78.0.7").Trim();
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        Assert.Equal(1, Created());
+        var r = lab.Tether("ls");   // a line the front does not serve: tether-cli is needed, and missing
+        Assert.Equal(127, r.ExitCode);
+        Assert.Equal("tether: cannot run /nonexistent/tether-cli (the full command line): errno 2", r.Stderr.Trim());
+
+        lab.Env.Remove("TETHER_CLI_BIN");
+        var view = lab.TetherJson("inspect", "s1")[0]!;
+        Assert.Equal(id, (string)view["Id"]!);
+        Assert.Equal("10.78.0.7", (string)view["NetworkSettings"]!["Networks"]!["n1"]!["IPAddress"]!);
+        Assert.Equal("0.0.0.0:8081->80/tcp\n0.0.0.0:8082->80/udp", string.Join('\n', lab.TetherOk("port", "s1").Trim().Split('\n').Select(l => l.Split(" -> ")[1] + "->" + l.Split(" -> ")[0]).Order()));
+        Assert.Contains("10.0.0.9\tdb", File.ReadAllText(Path.Combine(lab.RunDir, "sandboxes", "s1", "hosts")));
+        Assert.Contains("search lab.test", File.ReadAllText(Path.Combine(lab.RunDir, "sandboxes", "s1", "resolv.conf")));
+        Assert.Equal("h1", lab.TetherOk("exec", "s1", "--", "hostname").Trim());
+
+        lab.TetherOk("create", "--name", "s2", "--network", "n1");
+        lab.Env["TETHER_CLI_BIN"] = "/nonexistent/tether-cli";
+        Assert.Equal("s1\ns2\n", lab.TetherOk("rm", "s1", "-f", "s2"));
+        lab.Env.Remove("TETHER_CLI_BIN");
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+    }
+
+    [Fact]
+    public void LinesTheFrontDoesNotReadExactlyGoToTetherCli()
+    {
+        lab.TetherOk("daemon", "start");
+        // Forms the front leaves alone (an option with '=', an unknown option, help): tether-cli reads them as always.
+        lab.TetherOk("create", "--name=s1", "--network", "n1");
+        Assert.Contains("Usage:", lab.TetherOk("create", "--help"));
+        var unknown = lab.Tether("create", "--name", "s2", "--bogus", "x");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.StartsWith("tether: Unrecognized command or argument '--bogus'", unknown.Stderr);
+        var twice = lab.Tether("create", "--name", "s2", "--name", "s3");
+        Assert.Equal(2, twice.ExitCode);
+        Assert.Single(twice.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["s1"], lab.TetherJson("ls").AsArray().Select(s => (string)s!["Name"]!));
+    }
+
+    [Fact]
+    public void RefusalsAreTetherClisOneLineErrorsAndChangeNothing()
+    {
+        lab.TetherOk("daemon", "start");
+        lab.TetherOk("create", "--name", "s1", "--network", "n1", "-p", "8081:80");
+        Rejected.AssertRejected(lab, ["\"s1\"", "in use"], "create", "--name", "s1", "--network", "n1");
+        Rejected.AssertRejected(lab, "8081", "create", "--name", "s2", "--network", "n1", "-p", "8081:80");
+        Rejected.AssertRejected(lab, "99999", "create", "--name", "s2", "--network", "n1", "-p", "99999:80");
+        Rejected.AssertRejected(lab, "nonet", "create", "--name", "s2", "--network", "nonet");
+
+        // rm of several: the first is removed by the front, the missing one is tether-cli's error, the last is removed too.
+        lab.TetherOk("create", "--name", "s3", "--network", "n1");
+        var r = lab.Tether("rm", "s1", "nope", "s3");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("s1\ns3\n", r.Stdout);
+        Assert.Equal("tether: no such sandbox: nope", r.Stderr.Trim());
+        Assert.Equal(0, lab.Tether("rm", "-f", "nope").ExitCode);
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+    }
+
+    [Fact]
+    public void WithoutTetherdTetherCliDoesTheWorkAndStartsIt()
+    {
+        Assert.False(File.Exists(Path.Combine(lab.RunDir, "tetherd.sock")));
+        lab.TetherOk("create", "--name", "s1", "--network", "n1");
+        Assert.Contains("running", lab.TetherOk("daemon", "status"));
+        Assert.Equal("s1\n", lab.TetherOk("rm", "s1"));
+    }
+}
