@@ -249,5 +249,16 @@ public static class SandboxFiles
         return sb.ToString();
     }
 
-    static void Replace(string path, string text) => File.WriteAllText(path, text);
+    /// <summary>Writes <paramref name="text"/> over the file's contents in place (a running process has it bind-mounted),
+    /// creating it when missing. Not File.WriteAllText: its FileMode.Create truncates to 0 before writing, and ext4
+    /// (auto_da_alloc) then writes the new data out to disk when the file is closed, so that every create paid for
+    /// block allocation and I/O, and every rm for freeing the blocks (about 6 ms for three files, against 0.6 ms for
+    /// files removed before the kernel's own writeback). Written first, then cut to its new length.</summary>
+    static void Replace(string path, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        using var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write);
+        RandomAccess.Write(file, bytes, 0);
+        if (RandomAccess.GetLength(file) != bytes.Length) RandomAccess.SetLength(file, bytes.Length);
+    }
 }

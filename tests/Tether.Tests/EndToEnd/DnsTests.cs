@@ -338,6 +338,26 @@ public sealed class DnsTests : IDisposable
     }
 
     [Fact]
+    public void HostsIsRewrittenInPlaceAndShrinksOnDisconnect()
+    {
+        // Processes see the sandbox's hosts through a bind mount: it is rewritten in place (same inode), and a shorter
+        // text leaves nothing of the longer one behind.
+        lab.TetherOk("network", "create", "a");
+        lab.TetherOk("network", "create", "b");
+        lab.TetherOk("create", "--name", "c", "--network", "a");
+        lab.TetherOk("network", "connect", "b", "c");
+        var path = Path.Combine(lab.RunDir, "sandboxes", "c", "hosts");
+        var inode = Sh.Run("stat", "-c", "%i", path);
+        var both = File.ReadAllText(path);
+        var ipOfB = Ip("c", "b");
+        var lineOfB = Assert.Single(both.Split('\n'), l => l.StartsWith(ipOfB + "\t", StringComparison.Ordinal)) + "\n";
+        lab.TetherOk("network", "disconnect", "b", "c");
+        Assert.Equal(both.Replace(lineOfB, ""), File.ReadAllText(path));
+        Assert.Equal(both.Replace(lineOfB, ""), lab.TetherOk("exec", "c", "--", "cat", "/etc/hosts"));
+        Assert.Equal(inode, Sh.Run("stat", "-c", "%i", path));
+    }
+
+    [Fact]
     public void ResolvConfHostsAndHostname()
     {
         lab.TetherOk("network", "create", "a");
