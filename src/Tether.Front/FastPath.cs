@@ -120,7 +120,9 @@ static class FastPath
                 if (force) return null;
                 force = true;
             }
-            else if (IsValue(word)) names.Add(words[w]);
+            // A name bool.TryParse reads ("true", " False") may be the value of -f to tether-cli (System.CommandLine's
+            // bool options take one): tether-cli reads such a line.
+            else if (IsValue(word) && !bool.TryParse(word, out _)) names.Add(words[w]);
             else return null;
         }
         if (names.Count == 0) return null;

@@ -69,7 +69,15 @@ public sealed class FrontTests : IDisposable
         var twice = lab.Tether("create", "--name", "s2", "--name", "s3");
         Assert.Equal(2, twice.ExitCode);
         Assert.Single(twice.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal(["s1"], lab.TetherJson("ls").AsArray().Select(s => (string)s!["Name"]!));
+        // To tether-cli (System.CommandLine), "-f true" and "--force False" are the bool option with its value, not a name.
+        lab.TetherOk("create", "--name", "true", "--network", "n1");
+        var flagValue = lab.Tether("rm", "-f", "true");
+        Assert.Equal(2, flagValue.ExitCode);
+        Assert.StartsWith("tether: Required argument missing", flagValue.Stderr);
+        var notForced = lab.Tether("rm", "--force", "False", "nope");
+        Assert.Equal(1, notForced.ExitCode);
+        Assert.Equal("tether: no such sandbox: nope", notForced.Stderr.Trim());
+        Assert.Equal(["s1", "true"], lab.TetherJson("ls").AsArray().Select(s => (string)s!["Name"]!).Order());
     }
 
     [Fact]
