@@ -93,11 +93,12 @@ static class FastPath
             Many("--add-host"), single.GetValueOrDefault("--hostname"), resolv is null ? null : Encoding.UTF8.GetString(resolv));
         DaemonAnswer? answer;
         try { answer = Send(paths, "POST", "/v1/sandboxes", Encoding.UTF8.GetBytes(request.ToJson())); }
-        catch (IOException e) when (!DaemonHttp.IsMalformedAnswer(e))
+        catch (IOException e)
         {
             // tetherd took the request and gave no answer: the sandbox may or may not exist, which a second try would
-            // hide (as tether-cli does, say so).
-            FrontProcess.WriteLine(2, $"tether: {DaemonHttp.Unanswered(e, "POST", "/v1/sandboxes", paths.RunDir).ReplaceLineEndings(" ")}");
+            // hide (as tether-cli does, say so). An answer that is not HTTP is tether-cli's one line too, not a crash.
+            var message = DaemonHttp.IsMalformedAnswer(e) ? e.Message : DaemonHttp.Unanswered(e, "POST", "/v1/sandboxes", paths.RunDir);
+            FrontProcess.WriteLine(2, $"tether: {message.ReplaceLineEndings(" ")}");
             return 1;
         }
         // The new id is the last segment of Location (/v1/sandboxes/ID).

@@ -101,6 +101,37 @@ public sealed class FrontTests : IDisposable
     }
 
     [Fact]
+    public void AnAnswerThatIsNotHttpIsOneLineNotACrash()
+    {
+        // Something else listens on tetherd's socket and answers garbage: tether-cli's one line and exit 1, as for rm.
+        Directory.CreateDirectory(lab.RunDir);
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(lab.RunDir, "tetherd.sock")));
+        listener.Listen();
+        var server = new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    using var c = listener.Accept();
+                    c.Receive(new byte[65536]);
+                    c.Send("not http"u8.ToArray());
+                    c.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+                }
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }   // the listener closed
+        }) { IsBackground = true };
+        server.Start();
+        var create = lab.Tether("create", "--name", "s1", "--network", "n1");
+        Assert.Equal(1, create.ExitCode);
+        Assert.Equal("tether: tetherd: malformed answer to POST /v1/sandboxes", create.Stderr.Trim());
+        var rm = lab.Tether("rm", "s1");
+        Assert.Equal(1, rm.ExitCode);
+        Assert.Equal("tether: tetherd: malformed answer to DELETE /v1/sandboxes/s1?force=false", rm.Stderr.Trim());
+    }
+
+    [Fact]
     public void WithoutTetherdTetherCliDoesTheWorkAndStartsIt()
     {
         Assert.False(File.Exists(Path.Combine(lab.RunDir, "tetherd.sock")));
