@@ -86,7 +86,8 @@ static class FastPath
         // The host's resolv.conf as tether-cli reads it: tetherd gives the sandbox the same files as a local create would.
         var resolvPath = FrontProcess.Env("TETHER_RESOLV_CONF") ?? "/etc/resolv.conf";
         var resolv = FrontProcess.ReadFile(resolvPath, out var missing);
-        if (resolv is null && !missing || resolv is [0xEF, 0xBB, 0xBF, ..]) return null;
+        // A byte order mark (UTF-8, UTF-16 or UTF-32): File.ReadAllText, tether-cli's reader, decodes by it; the front only UTF-8.
+        if (resolv is null && !missing || resolv is [0xEF, 0xBB, 0xBF, ..] or [0xFF, 0xFE, ..] or [0xFE, 0xFF, ..] or [0, 0, 0xFE, 0xFF, ..]) return null;
         IReadOnlyList<string> Many(string key) => many.TryGetValue(key, out var list) ? list : [];
         var request = new SandboxCreateRequest(name, single.GetValueOrDefault("--network") ?? TetherEngine.DefaultNetwork,
             single.GetValueOrDefault("--ip"), Many("--alias"), Many("--publish"), Many("--dns"), Many("--dns-search"),

@@ -101,6 +101,17 @@ public sealed class FrontTests : IDisposable
     }
 
     [Fact]
+    public void AHostResolvConfInUtf16IsReadAsTetherCliReadsIt()
+    {
+        lab.TetherOk("daemon", "start");
+        var resolv = Path.Combine(lab.StateDir, "..", "resolv-utf16.conf");
+        File.WriteAllText(resolv, "nameserver 10.0.0.53\n", System.Text.Encoding.Unicode);   // with its byte order mark
+        lab.Env["TETHER_RESOLV_CONF"] = resolv;
+        lab.TetherOk("create", "--name", "s1");
+        Assert.Contains("nameserver 10.0.0.53\n", File.ReadAllText(Path.Combine(lab.RunDir, "sandboxes", "s1", "resolv.conf")));
+    }
+
+    [Fact]
     public void AnAnswerThatIsNotHttpIsOneLineNotACrash()
     {
         // Something else listens on tetherd's socket and answers garbage: tether-cli's one line and exit 1, as for rm.
