@@ -64,7 +64,9 @@ public static class Daemon
                 case "--detach":
                     detach = true;
                     break;
-                case "--state-dir" or "--run-dir" or "--resolv-conf" when i + 1 < args.Length && args[i + 1].Length > 0:
+                // A value is not empty and not an option: "--run-dir --help" lacks one (as tether reads it), rather than
+                // serving ./--help and the default state dir.
+                case "--state-dir" or "--run-dir" or "--resolv-conf" when i + 1 < args.Length && args[i + 1] is [not '-', ..]:
                     values[args[i]] = args[++i];
                     break;
                 case "--state-dir" or "--run-dir" or "--resolv-conf":

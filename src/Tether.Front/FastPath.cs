@@ -86,18 +86,20 @@ static class FastPath
         // The host's resolv.conf as tether-cli reads it: tetherd gives the sandbox the same files as a local create would.
         var resolvPath = FrontProcess.Env("TETHER_RESOLV_CONF") ?? "/etc/resolv.conf";
         var resolv = FrontProcess.ReadFile(resolvPath, out var missing);
-        if (resolv is null && !missing || resolv is [0xEF, 0xBB, 0xBF, ..]) return null;
+        // A byte order mark (UTF-8, UTF-16 or UTF-32): File.ReadAllText, tether-cli's reader, decodes by it; the front only UTF-8.
+        if (resolv is null && !missing || resolv is [0xEF, 0xBB, 0xBF, ..] or [0xFF, 0xFE, ..] or [0xFE, 0xFF, ..] or [0, 0, 0xFE, 0xFF, ..]) return null;
         IReadOnlyList<string> Many(string key) => many.TryGetValue(key, out var list) ? list : [];
         var request = new SandboxCreateRequest(name, single.GetValueOrDefault("--network") ?? TetherEngine.DefaultNetwork,
             single.GetValueOrDefault("--ip"), Many("--alias"), Many("--publish"), Many("--dns"), Many("--dns-search"),
             Many("--add-host"), single.GetValueOrDefault("--hostname"), resolv is null ? null : Encoding.UTF8.GetString(resolv));
         DaemonAnswer? answer;
         try { answer = Send(paths, "POST", "/v1/sandboxes", Encoding.UTF8.GetBytes(request.ToJson())); }
-        catch (IOException e) when (!DaemonHttp.IsMalformedAnswer(e))
+        catch (IOException e)
         {
             // tetherd took the request and gave no answer: the sandbox may or may not exist, which a second try would
-            // hide (as tether-cli does, say so).
-            FrontProcess.WriteLine(2, $"tether: {DaemonHttp.Unanswered(e, "POST", "/v1/sandboxes", paths.RunDir).ReplaceLineEndings(" ")}");
+            // hide (as tether-cli does, say so). An answer that is not HTTP is tether-cli's one line too, not a crash.
+            var message = DaemonHttp.IsMalformedAnswer(e) ? e.Message : DaemonHttp.Unanswered(e, "POST", "/v1/sandboxes", paths.RunDir);
+            FrontProcess.WriteLine(2, $"tether: {message.ReplaceLineEndings(" ")}");
             return 1;
         }
         // The new id is the last segment of Location (/v1/sandboxes/ID).
@@ -120,7 +122,9 @@ static class FastPath
                 if (force) return null;
                 force = true;
             }
-            else if (IsValue(word)) names.Add(words[w]);
+            // A name bool.TryParse reads ("true", " False") may be the value of -f to tether-cli (System.CommandLine's
+            // bool options take one): tether-cli reads such a line.
+            else if (IsValue(word) && !bool.TryParse(word, out _)) names.Add(words[w]);
             else return null;
         }
         if (names.Count == 0) return null;

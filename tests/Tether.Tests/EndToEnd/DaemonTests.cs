@@ -46,7 +46,7 @@ public sealed class DaemonTests : IDisposable
         var help = Sh.Try([.. env, "--help"]);
         Assert.Equal(0, help.ExitCode);
         Assert.StartsWith("usage: tetherd ", help.Stdout);
-        foreach (var bad in new string[][] { ["--bogus"], ["--run-dir"], ["--state-dir", "", "--detach"], ["serve"] })
+        foreach (var bad in new string[][] { ["--bogus"], ["--run-dir"], ["--state-dir", "", "--detach"], ["--state-dir", "--run-dir", "x"], ["serve"] })
         {
             var r = Sh.Try([.. env, .. bad]);
             Assert.Equal(2, r.ExitCode);

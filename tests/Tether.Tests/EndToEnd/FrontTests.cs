@@ -69,7 +69,15 @@ public sealed class FrontTests : IDisposable
         var twice = lab.Tether("create", "--name", "s2", "--name", "s3");
         Assert.Equal(2, twice.ExitCode);
         Assert.Single(twice.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal(["s1"], lab.TetherJson("ls").AsArray().Select(s => (string)s!["Name"]!));
+        // To tether-cli (System.CommandLine), "-f true" and "--force False" are the bool option with its value, not a name.
+        lab.TetherOk("create", "--name", "true", "--network", "n1");
+        var flagValue = lab.Tether("rm", "-f", "true");
+        Assert.Equal(2, flagValue.ExitCode);
+        Assert.StartsWith("tether: Required argument missing", flagValue.Stderr);
+        var notForced = lab.Tether("rm", "--force", "False", "nope");
+        Assert.Equal(1, notForced.ExitCode);
+        Assert.Equal("tether: no such sandbox: nope", notForced.Stderr.Trim());
+        Assert.Equal(["s1", "true"], lab.TetherJson("ls").AsArray().Select(s => (string)s!["Name"]!).Order());
     }
 
     [Fact]
@@ -90,6 +98,48 @@ public sealed class FrontTests : IDisposable
         Assert.Equal("tether: no such sandbox: nope", r.Stderr.Trim());
         Assert.Equal(0, lab.Tether("rm", "-f", "nope").ExitCode);
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+    }
+
+    [Fact]
+    public void AHostResolvConfInUtf16IsReadAsTetherCliReadsIt()
+    {
+        lab.TetherOk("daemon", "start");
+        var resolv = Path.Combine(lab.StateDir, "..", "resolv-utf16.conf");
+        File.WriteAllText(resolv, "nameserver 10.0.0.53\n", System.Text.Encoding.Unicode);   // with its byte order mark
+        lab.Env["TETHER_RESOLV_CONF"] = resolv;
+        lab.TetherOk("create", "--name", "s1");
+        Assert.Contains("nameserver 10.0.0.53\n", File.ReadAllText(Path.Combine(lab.RunDir, "sandboxes", "s1", "resolv.conf")));
+    }
+
+    [Fact]
+    public void AnAnswerThatIsNotHttpIsOneLineNotACrash()
+    {
+        // Something else listens on tetherd's socket and answers garbage: tether-cli's one line and exit 1, as for rm.
+        Directory.CreateDirectory(lab.RunDir);
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(lab.RunDir, "tetherd.sock")));
+        listener.Listen();
+        var server = new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    using var c = listener.Accept();
+                    c.Receive(new byte[65536]);
+                    c.Send("not http"u8.ToArray());
+                    c.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+                }
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }   // the listener closed
+        }) { IsBackground = true };
+        server.Start();
+        var create = lab.Tether("create", "--name", "s1", "--network", "n1");
+        Assert.Equal(1, create.ExitCode);
+        Assert.Equal("tether: tetherd: malformed answer to POST /v1/sandboxes", create.Stderr.Trim());
+        var rm = lab.Tether("rm", "s1");
+        Assert.Equal(1, rm.ExitCode);
+        Assert.Equal("tether: tetherd: malformed answer to DELETE /v1/sandboxes/s1?force=false", rm.Stderr.Trim());
     }
 
     [Fact]

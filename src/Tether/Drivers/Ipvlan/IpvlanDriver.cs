@@ -74,6 +74,8 @@ public sealed class IpvlanDriver(HostKernel host) : INetworkDriver
     public EndpointLinks CreateEndpoint(NetworkRecord network, EndpointSpec ep, UndoLog undo)
     {
         var parent = ParentLink.Parse(network.Options[ParentLink.OptionKey]).Find(host, network);
+        // The peer of a veth tetherd is still deleting (a disconnect from a bridge network) may have this name there.
+        host.AwaitLinkDeletions(ep.Sandbox.NsPath);
         using (var ns = NetNs.Open(ep.Sandbox.NsPath))
         {
             try { host.Netlink.CreateIpvlan(ep.IfName, parent.Index, Mode(network), Flag(network), ns); }

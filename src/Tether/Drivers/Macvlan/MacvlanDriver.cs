@@ -55,6 +55,8 @@ public sealed class MacvlanDriver(HostKernel host) : INetworkDriver
     public EndpointLinks CreateEndpoint(NetworkRecord network, EndpointSpec ep, UndoLog undo)
     {
         var parent = ParentLink.Parse(network.Options[ParentLink.OptionKey]).Find(host, network);
+        // The peer of a veth tetherd is still deleting (a disconnect from a bridge network) may have this name there.
+        host.AwaitLinkDeletions(ep.Sandbox.NsPath);
         using (var ns = NetNs.Open(ep.Sandbox.NsPath))
         {
             try { host.Netlink.CreateMacvlan(ep.IfName, parent.Index, Mode(network), ns); }
