@@ -28,11 +28,9 @@ static class FastPath
     static readonly string[] CreateSingle = ["--name", "--network", "--ip", "--hostname"];
     static readonly string[] CreateMany = ["--publish", "-p", "--alias", "--dns", "--dns-search", "--add-host"];
 
-    /// <summary>Serves the line when it can: the exit code, with the output written. Null: tether-cli takes
-    /// <paramref name="rest"/> (the line, less the sandboxes an rm removed already).</summary>
-    public static int? TryRun(string[] args, out string[] rest)
+    /// <summary>Serves the line when it can: the exit code, with the output written. Null: the line is tether-cli's.</summary>
+    public static int? TryRun(string[] args)
     {
-        rest = args;
         string? stateDir = null, runDir = null;
         var words = new List<int>();   // indices of the words after the global options are taken out
         for (var i = 0; i < args.Length; i++)
@@ -53,7 +51,7 @@ static class FastPath
         return args[words[0]] switch
         {
             "create" => Create(paths, args, words),
-            "rm" => Remove(paths, args, words, out rest),
+            "rm" => Remove(paths, args, words),
             _ => null,
         };
     }
@@ -109,11 +107,12 @@ static class FastPath
         return 0;
     }
 
-    static int? Remove(TetherPaths paths, string[] args, List<int> words, out string[] rest)
+    /// <summary><c>rm [-f] NAME</c>, one sandbox: a line naming several is tether-cli's, which reports each name on its
+    /// own and exits non-zero when any failed (the front could not hand it the rest of a line once it had reported a failure).</summary>
+    static int? Remove(TetherPaths paths, string[] args, List<int> words)
     {
-        rest = args;
         var force = false;
-        var names = new List<int>();
+        string? name = null;
         for (var w = 1; w < words.Count; w++)
         {
             var word = args[words[w]];
@@ -124,24 +123,22 @@ static class FastPath
             }
             // A name bool.TryParse reads ("true", " False") may be the value of -f to tether-cli (System.CommandLine's
             // bool options take one): tether-cli reads such a line.
-            else if (IsValue(word) && !bool.TryParse(word, out _)) names.Add(words[w]);
+            else if (IsValue(word) && !bool.TryParse(word, out _) && name is null) name = word;
             else return null;
         }
-        if (names.Count == 0) return null;
-        var done = new HashSet<int>();
-        foreach (var i in names)
+        if (name is null) return null;
+        var target = $"/v1/sandboxes/{Uri.EscapeDataString(name)}?force={(force ? "true" : "false")}";
+        DaemonAnswer? answer;
+        try { answer = Send(paths, "DELETE", target, default); }
+        catch (IOException e)
         {
-            DaemonAnswer? answer;
-            try { answer = Send(paths, "DELETE", $"/v1/sandboxes/{Uri.EscapeDataString(args[i])}?force={(force ? "true" : "false")}", default); }
-            catch (IOException) { answer = null; }   // removing again is harmless: tether-cli retries and reports
-            if (answer is not { Status: 204 })
-            {
-                rest = args.Where((_, k) => !done.Contains(k)).ToArray();
-                return null;
-            }
-            FrontProcess.WriteLine(1, args[i]);
-            done.Add(i);
+            // As tether-cli reports it, once: a second try by tether-cli would wait for a hung tetherd as long again, and
+            // after a tetherd that removed the sandbox and died would say there is no such sandbox.
+            FrontProcess.WriteLine(2, $"tether: {(DaemonHttp.IsMalformedAnswer(e) ? e.Message : DaemonHttp.Unanswered(e, "DELETE", target, paths.RunDir)).ReplaceLineEndings(" ")}");
+            return 1;
         }
+        if (answer is not { Status: 204 }) return null;
+        FrontProcess.WriteLine(1, name);
         return 0;
     }
 

@@ -50,9 +50,13 @@ public sealed class FrontTests : IDisposable
         Assert.Equal("h1", lab.TetherOk("exec", "s1", "--", "hostname").Trim());
 
         lab.TetherOk("create", "--name", "s2", "--network", "n1");
+        lab.TetherOk("create", "--name", "s3", "--network", "n1");
         lab.Env["TETHER_CLI_BIN"] = "/nonexistent/tether-cli";
-        Assert.Equal("s1\ns2\n", lab.TetherOk("rm", "s1", "-f", "s2"));
+        Assert.Equal("s1\n", lab.TetherOk("rm", "s1"));
+        Assert.Equal("s2\n", lab.TetherOk("rm", "-f", "s2"));
+        Assert.Equal(127, lab.Tether("rm", "s3", "s2").ExitCode);   // several names: tether-cli's
         lab.Env.Remove("TETHER_CLI_BIN");
+        Assert.Equal("s3\n", lab.TetherOk("rm", "s3"));
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
     }
 
