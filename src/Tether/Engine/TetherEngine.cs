@@ -163,9 +163,10 @@ public sealed partial class TetherEngine : IDisposable
     }
 
     /// <summary><c>reconcile</c>: makes the kernel match the store again after changes behind Tether's back: rewrites
-    /// the whole nftables ruleset (keeping the user chain), recreates missing bridges with their gateway addresses, and
-    /// removes namespace bind mounts under the run dir that belong to no sandbox (left by a killed <c>tether</c>), and
-    /// reclaims CNI attachments whose runtime namespace is gone (as their DEL would). Returns one line per repair.</summary>
+    /// the whole nftables ruleset (keeping the user chain), recreates missing bridges with their gateway addresses,
+    /// removes namespace bind mounts under the run dir that belong to no sandbox (left by a killed <c>tether</c>),
+    /// reclaims CNI attachments whose runtime namespace is gone (as their DEL would), and deletes veth pairs of endpoints
+    /// no longer in the store. Returns one line per repair.</summary>
     public IReadOnlyList<string> Reconcile() => store.Write(() =>
     {
         var repairs = new List<string>();
@@ -180,10 +181,31 @@ public sealed partial class TetherEngine : IDisposable
                 NetNs.Delete(path);
                 repairs.Add($"removed stale namespace {path}");
             }
+        repairs.AddRange(RemoveStrayHostLinksLocked());
         ReconcileFirewallLocked();
         repairs.Add("rewrote the nftables ruleset from the store");
         return repairs;
     });
+
+    /// <summary>Part of <c>reconcile</c>: deletes the host end of a veth pair that Tether made (named tv + 12 hex digits,
+    /// a port of one of its networks' bridges) for an endpoint that is no longer in the store, with its peer: left when
+    /// tetherd was killed between answering a disconnect or DEL and the kernel's deletion of the pair.</summary>
+    IEnumerable<string> RemoveStrayHostLinksLocked()
+    {
+        var bridges = store.Networks().Where(n => n.Bridge is not null).Select(n => n.Bridge!).ToHashSet();
+        var known = store.Endpoints().Select(e => e.HostIfName).OfType<string>().ToHashSet();
+        var links = host.Netlink.ListLinks();
+        var bridgeIndexes = links.Where(l => bridges.Contains(l.Name)).Select(l => l.Index).ToHashSet();
+        var repairs = new List<string>();
+        foreach (var l in links.Where(l => l.Kind == "veth" && StrayHostLinkName.IsMatch(l.Name) && bridgeIndexes.Contains(l.MasterIndex) && !known.Contains(l.Name)))
+        {
+            host.Netlink.DeleteLink(l.Name);
+            repairs.Add($"removed veth {l.Name}, whose endpoint is gone");
+        }
+        return repairs;
+    }
+
+    static readonly System.Text.RegularExpressions.Regex StrayHostLinkName = new("^tv[0-9a-f]{12}$");
 
     /// <summary>Rewrites Tether's whole ruleset from the store: every network's firewall view (per its driver) and every
     /// published port.</summary>

@@ -191,6 +191,35 @@ public class SandboxCliTests
         Assert.False(File.Exists(stale));
     }
 
+    [Fact]
+    public void ReconcileDeletesVethPairsOfEndpointsThatAreGone()
+    {
+        // tetherd answers a disconnect before the kernel deletes the veth pair; killed in between, it leaves the pair
+        // (the host end on the bridge, eth1 in the sandbox) with no endpoint: a later connect would meet eth1.
+        using var lab = new Lab("sr3");
+        lab.TetherOk("network", "create", "-o", "bridge.name=br-st", "n");
+        lab.TetherOk("create", "--name", "a", "--network", "n");
+        var ns = Path.Combine(lab.RunDir, "netns", "a");
+        lab.Exec("ip", "link", "add", "tv0123456789ab", "type", "veth", "peer", "name", "eth1", "netns", ns);
+        lab.Exec("ip", "link", "set", "tv0123456789ab", "master", "br-st");
+        // Not Tether's: another name on the same bridge, and a tv name on no Tether bridge.
+        lab.Exec("ip", "link", "add", "mine0", "type", "veth", "peer", "name", "mine1");
+        lab.Exec("ip", "link", "set", "mine0", "master", "br-st");
+        lab.Exec("ip", "link", "add", "tvaaaaaaaaaaaa", "type", "veth", "peer", "name", "tvbbbbbbbbbbbb");
+        var own = (string)lab.TetherJson("inspect", "a")[0]!["NetworkSettings"]!["Networks"]!["n"]!["MacAddress"]!;
+
+        var repairs = lab.TetherOk("reconcile");
+        Assert.Contains("removed veth tv0123456789ab, whose endpoint is gone", repairs);
+        Assert.Single(repairs.Split('\n'), l => l.StartsWith("removed veth", StringComparison.Ordinal));
+        var inside = Sh.Run("nsenter", $"--net={ns}", "ip", "-o", "link");
+        Assert.DoesNotContain("eth1", inside);
+        Assert.Contains(own, inside);   // the endpoint's own pair stays
+        Assert.Contains("mine0", lab.Exec("ip", "-o", "link"));
+        Assert.Contains("tvaaaaaaaaaaaa", lab.Exec("ip", "-o", "link"));
+        lab.TetherOk("network", "create", "m");
+        lab.TetherOk("network", "connect", "m", "a");   // eth1, which the stray peer held, is free again
+    }
+
     /// <summary>A namespace bind-mounted at <paramref name="path"/> with no sandbox record, as a killed create leaves it.</summary>
     static void StaleNamespace(string path)
     {
