@@ -37,7 +37,7 @@ public sealed record SandboxCreateRequest(string Name, string Network, string? I
     public string ToJson()
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Create(System.Text.Unicode.UnicodeRanges.BasicLatin) }))
         {
             w.WriteStartObject();
             w.WriteString(nameof(Name), Name);
