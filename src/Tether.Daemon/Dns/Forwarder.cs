@@ -36,6 +36,9 @@ public sealed class Forwarder : IDisposable
     readonly Upstream[] upstreams;
     readonly CancellationTokenSource stop = new();
     readonly Timer sweeper;
+    readonly Lock sweeperGate = new();
+    volatile bool sweeping;   // the sweeper is armed: set while queries are pending, so an idle daemon has no timer firing
+    const int SweepInterval = 100;   // ms
 
     public IReadOnlyList<IPAddress> Servers { get; }
 
@@ -58,17 +61,41 @@ public sealed class Forwarder : IDisposable
             return u;
         }).ToArray();
         // One timer for every query's timeout instead of one per query (a timer per query was a measurable share of
-        // the forwarding cost at thousands of queries per second).
-        sweeper = new Timer(_ => Sweep(), null, 100, 100);
+        // the forwarding cost at thousands of queries per second). Armed by the first pending query, disarmed by the sweep
+        // that finds none left.
+        sweeper = new Timer(_ => Sweep(), null, System.Threading.Timeout.Infinite, System.Threading.Timeout.Infinite);
     }
 
-    /// <summary>Ends the queries whose time is up (all of them when the forwarder stops) with no answer.</summary>
+    /// <summary>Ends the queries whose time is up (all of them when the forwarder stops) with no answer; disarms the timer
+    /// when no query is left.</summary>
     void Sweep()
     {
         var now = stop.IsCancellationRequested ? long.MaxValue : Environment.TickCount64;
         foreach (var u in upstreams)
             foreach (var (id, p) in u.Pending)
                 if (p.Deadline <= now && u.Pending.TryRemove(id, out _)) p.Answer.TrySetResult(null);
+        lock (sweeperGate)
+        {
+            if (stop.IsCancellationRequested) return;   // disposed (under this lock): the timer is gone
+            // Cleared before looking, as AskUdp adds before it looks at the flag: one of the two sees the other's write.
+            sweeping = false;
+            Interlocked.MemoryBarrier();
+            if (upstreams.Any(u => !u.Pending.IsEmpty)) sweeping = true;
+            else sweeper.Change(System.Threading.Timeout.Infinite, System.Threading.Timeout.Infinite);
+        }
+    }
+
+    /// <summary>Arms the sweeper for a query just added, unless it is armed.</summary>
+    void Sweeping()
+    {
+        Interlocked.MemoryBarrier();
+        if (sweeping) return;
+        lock (sweeperGate)
+        {
+            if (sweeping || stop.IsCancellationRequested) return;
+            sweeping = true;
+            sweeper.Change(SweepInterval, SweepInterval);
+        }
     }
 
     /// <summary>One blocking receive loop per socket on a dedicated thread; an answer completes its query inline, so the
@@ -188,6 +215,7 @@ public sealed class Forwarder : IDisposable
         ushort id;
         do id = (ushort)Random.Shared.Next(0, 65536);
         while (!u.Pending.TryAdd(id, new PendingQuery(question, Environment.TickCount64 + Timeout, tcs)));
+        Sweeping();
         BinaryPrimitives.WriteUInt16BigEndian(packet, id);
         try { u.NextSocket().Send(packet, SocketFlags.None); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -236,8 +264,11 @@ public sealed class Forwarder : IDisposable
 
     public void Dispose()
     {
-        stop.Cancel();
-        sweeper.Dispose();
+        lock (sweeperGate)
+        {
+            stop.Cancel();
+            sweeper.Dispose();
+        }
         foreach (var u in upstreams)
             foreach (var s in u.Sockets)
             {

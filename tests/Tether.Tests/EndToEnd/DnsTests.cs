@@ -176,10 +176,15 @@ public sealed class DnsTests : IDisposable
         lab.TetherOk("network", "create", "a");
         // 203.0.113.99 is on the wan link but nobody has it: queries go unanswered.
         lab.TetherOk("create", "--name", "c", "--network", "a", "--dns", "203.0.113.99");
-        var watch = Stopwatch.StartNew();
-        var out_ = lab.Tether("exec", "c", "--", "dig", "+time=15", "+tries=1", "nothing.test").Stdout;
-        Assert.Contains("status: SERVFAIL", out_);
-        Assert.InRange(watch.Elapsed.TotalSeconds, 1, 12);
+        // Twice: the timeout sweeper runs only while queries are pending, so the second query must arm it again.
+        for (var i = 0; i < 2; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var out_ = lab.Tether("exec", "c", "--", "dig", "+time=15", "+tries=1", "nothing.test").Stdout;
+            Assert.Contains("status: SERVFAIL", out_);
+            Assert.InRange(watch.Elapsed.TotalSeconds, 1, 12);
+            Thread.Sleep(300);   // a sweep finds nothing pending and disarms
+        }
     }
 
     [Fact]
