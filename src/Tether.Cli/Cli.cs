@@ -361,7 +361,7 @@ static class Cli
     /// tetherd serve its names (starting tetherd when the sandbox is on a network with name resolution).</summary>
     static Tether.State.SandboxRecord Prepare(TetherEngine engine, SandboxCreateRequest request)
     {
-        var (details, needsDns) = Sandboxes.Create(engine, request, ResolvConf.Parse(request.HostResolvConf ?? ""));
+        var (details, needsDns, _) = Sandboxes.Create(engine, request, ResolvConf.Parse(request.HostResolvConf ?? ""));
         DaemonClient.Sync(engine.Paths, start: needsDns);
         return details.Sandbox;
     }

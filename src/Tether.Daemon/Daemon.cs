@@ -257,8 +257,8 @@ public static class Daemon
             var started = Stopwatch.GetTimestamp();
             var (sandbox, dnsResult) = WithEngine(e =>
             {
-                var (details, _) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? ""));
-                return (details.Sandbox, dns.Added(details, ListensIn));
+                var (details, _, options) = Sandboxes.Create(e, r, ResolvConf.Parse(r.HostResolvConf ?? ""));
+                return (details.Sandbox, dns.Added(details, ListensIn, options.Dns));
             });
             Report(dnsResult);
             Console.Error.WriteLine($"tetherd: sandbox {sandbox.Name} created ({sandbox.Id[..12]}) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");

@@ -13,15 +13,30 @@ namespace Tether.Daemon.Dns;
 /// the new table, stops the listeners of sandboxes that are gone and starts those of new ones, then returns. A daemon
 /// that starts calls it once, which brings back every listener without touching the sandboxes.
 /// </summary>
-public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisposable
+public sealed class DnsService : IDisposable
 {
+    readonly TetherPaths paths;
+    readonly string resolvConfPath;
     readonly Dictionary<string, SandboxDnsServer> servers = new();
     readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
+    // The host's resolv.conf as last read, and its size and mtime then: reread only when they change.
+    ResolvConf host = new([], [], []);
+    (long Size, long MtimeTicks)? hostStamp;
     // The --dns servers of each sandbox, read once from its options.json (fixed at create): a sync then reads no file per
     // sandbox, which kept its cost growing with the number of sandboxes.
     readonly Dictionary<string, IReadOnlyList<IPAddress>> sandboxDns = new();
     readonly Lock gate = new();
     volatile NameTable table = new();
+
+    /// <summary>Reads the host's resolv.conf (<paramref name="resolvConfPath"/>) and opens the forwarder to its nameservers,
+    /// in the daemon's network namespace: most sandboxes use it, and making it (sockets, receive threads) at the first
+    /// create put that cost on the first sandbox.</summary>
+    public DnsService(TetherPaths paths, string resolvConfPath)
+    {
+        this.paths = paths;
+        this.resolvConfPath = resolvConfPath;
+        lock (gate) HostForwarder(Host());
+    }
 
     /// <summary>Current table (the servers read it on every query).</summary>
     public NameTable Table => table;
@@ -42,7 +57,7 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
         {
             var next = new NameTable(topology);
             var served = next.Served;
-            var host = ResolvConf.Read(resolvConfPath);
+            var host = Host();
             var started = new List<string>();
             var stopped = new List<string>();
             var errors = new List<string>();
@@ -89,7 +104,8 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     /// gets a listener when it is on a network with name resolution and <paramref name="listensIn"/> accepts it. O(its
     /// endpoints): the rest of the table and the other listeners are not looked at. Failures are in the result.
     /// </summary>
-    public SyncResult Added(SandboxDetails d, Func<SandboxRecord, bool> listensIn)
+    /// <param name="dnsServers">The sandbox's <c>--dns</c> servers as its create gave them; null: read them from its options.json.</param>
+    public SyncResult Added(SandboxDetails d, Func<SandboxRecord, bool> listensIn, IReadOnlyList<string>? dnsServers = null)
     {
         ArgumentNullException.ThrowIfNull(d);
         lock (gate)
@@ -98,11 +114,12 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
             var errors = new List<string>();
             var id = d.Sandbox.Id;
             StopLocked(id);
+            if (dnsServers is not null) sandboxDns[id] = dnsServers.Select(IPAddress.Parse).ToList();
             if (table.Add(d) && listensIn(d.Sandbox))
             {
                 try
                 {
-                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, ResolvConf.Read(resolvConfPath)));
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, Host()));
                     started.Add(id);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -138,10 +155,35 @@ public sealed class DnsService(TetherPaths paths, string resolvConfPath) : IDisp
     {
         if (!sandboxDns.TryGetValue(d.Sandbox.Id, out var own))
             sandboxDns[d.Sandbox.Id] = own = SandboxFiles.ReadOptions(paths, d.Sandbox.Name).Dns.Select(IPAddress.Parse).ToList();
-        var list = own.Count > 0 ? own : host.Nameservers.ToList();
+        return own.Count > 0 ? Forwarder(own) : HostForwarder(host);
+    }
+
+    Forwarder HostForwarder(ResolvConf host) => Forwarder(host.Nameservers);
+
+    Forwarder Forwarder(IReadOnlyList<IPAddress> list)
+    {
         var key = string.Join(' ', list);
-        if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list);
+        if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list.ToList());
         return f;
+    }
+
+    /// <summary>The host's resolv.conf: read again only when its size or mtime changed (a stat instead of reading and
+    /// parsing it at every create). A missing file is an empty one, as <see cref="ResolvConf.Read"/> has it.</summary>
+    ResolvConf Host()
+    {
+        var stamp = Stamp(resolvConfPath);
+        if (stamp is null || stamp != hostStamp)
+        {
+            host = ResolvConf.Read(resolvConfPath);
+            hostStamp = stamp;
+        }
+        return host;
+    }
+
+    static (long Size, long MtimeTicks)? Stamp(string path)
+    {
+        var info = new FileInfo(path);   // one stat (two through a symlink)
+        return info.Exists ? (info.Length, info.LastWriteTimeUtc.Ticks) : null;
     }
 
     public void Dispose()

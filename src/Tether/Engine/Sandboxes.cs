@@ -84,8 +84,8 @@ public static class Sandboxes
     /// <summary>Creates the sandbox, attached, and writes its files; a failure to write them removes it again.
     /// <paramref name="host"/> is the host's resolv.conf (the upstreams of sandboxes without name resolution).
     /// Returns the sandbox with its endpoints (no Pids: it runs nothing yet) and whether it is on a network with name
-    /// resolution (then it needs tetherd).</summary>
-    public static (SandboxDetails Details, bool NeedsDns) Create(TetherEngine engine, SandboxCreateRequest request, ResolvConf host)
+    /// resolution (then it needs tetherd), and its DNS options as checked (what its options.json holds).</summary>
+    public static (SandboxDetails Details, bool NeedsDns, DnsOptions Dns) Create(TetherEngine engine, SandboxCreateRequest request, ResolvConf host)
     {
         var (attach, dns) = request.Parse();
         var sandbox = engine.CreateSandbox(request.Name, attach);
@@ -97,7 +97,7 @@ public static class Sandboxes
             SandboxFiles.Remove(engine.Paths, sandbox.Name);
             throw;
         }
-        return (details, details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network)));
+        return (details, details.Endpoints.Any(e => NameTable.HasNameResolution(e.Network)), dns);
     }
 
     /// <summary>Removes the sandbox (by name, id or id prefix) and its files. False when there is no such sandbox.
