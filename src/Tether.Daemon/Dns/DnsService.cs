@@ -18,6 +18,7 @@ public sealed class DnsService : IDisposable
     readonly TetherPaths paths;
     readonly string resolvConfPath;
     readonly Dictionary<string, SandboxDnsServer> servers = new();
+    readonly DatagramLoop udpLoop = new("dns-udp");   // every listener's UDP socket, on one thread
     readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
     // The host's resolv.conf as last read, and its size and mtime then: reread only when they change.
     ResolvConf host = new([], [], []);
@@ -87,7 +88,7 @@ public sealed class DnsService : IDisposable
                 }
                 try
                 {
-                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, forwarder);
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, forwarder, udpLoop);
                     started.Add(id);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -119,7 +120,7 @@ public sealed class DnsService : IDisposable
             {
                 try
                 {
-                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, Host()));
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, Host()), udpLoop);
                     started.Add(id);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -194,6 +195,7 @@ public sealed class DnsService : IDisposable
             servers.Clear();
             foreach (var f in forwarders.Values) f.Dispose();
             forwarders.Clear();
+            udpLoop.Dispose();
         }
     }
 }

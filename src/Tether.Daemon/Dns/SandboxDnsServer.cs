@@ -8,9 +8,9 @@ using Tether.Linux;
 namespace Tether.Daemon.Dns;
 
 /// <summary>
-/// The embedded DNS server of one sandbox, on 127.0.0.11:53 inside the sandbox's network namespace. UDP: Tether's own
-/// receive loop (a dedicated thread per sandbox, answering inline, forwarding without blocking the loop) over ARSoft.Tools.Net's
-/// codec. TCP: ARSoft's <see cref="DnsServer"/> with its <see cref="TcpServerTransport"/>. Every socket is made and bound
+/// The embedded DNS server of one sandbox, on 127.0.0.11:53 inside the sandbox's network namespace. UDP: the daemon's one
+/// <see cref="DatagramLoop"/> (a thread shared by every sandbox's socket, answering inline, forwarding without blocking
+/// the loop) over ARSoft.Tools.Net's codec. TCP: ARSoft's <see cref="DnsServer"/> with its <see cref="TcpServerTransport"/>. Every socket is made and bound
 /// on a thread that entered the namespace (<see cref="NetNs.Run{T}"/>; ARSoft makes the listener in the transport's
 /// constructor and binds it in <see cref="DnsServer.Start"/>); a socket keeps the namespace it was made in, so the async
 /// loops then run on any thread. Names of sandboxes sharing a network answer from the current <see cref="NameTable"/>;
@@ -23,11 +23,9 @@ public sealed class SandboxDnsServer : IDisposable
     /// <summary>TTL of answers for sandbox names, in seconds: 0, so that a removed sandbox stops resolving at once even
     /// behind a caching stub.</summary>
     public const int Ttl = 0;
-    const int UdpLoops = 1;
-
     readonly DnsServer tcpServer;
     readonly Socket udp;
-    readonly CancellationTokenSource stop = new();
+    readonly DatagramLoop loop;
     readonly Func<NameTable> table;
     int rotation;
 
@@ -35,8 +33,9 @@ public sealed class SandboxDnsServer : IDisposable
     public string NsPath { get; }
     public Forwarder Forwarder { get; set; }
 
-    SandboxDnsServer(string sandboxId, string nsPath, Func<NameTable> table, Forwarder forwarder)
+    SandboxDnsServer(string sandboxId, string nsPath, Func<NameTable> table, Forwarder forwarder, DatagramLoop loop)
     {
+        this.loop = loop;
         SandboxId = sandboxId;
         NsPath = nsPath;
         this.table = table;
@@ -59,31 +58,29 @@ public sealed class SandboxDnsServer : IDisposable
                 throw;
             }
         });
-        for (var i = 0; i < UdpLoops; i++) new Thread(UdpLoop) { IsBackground = true, Name = "dns-udp " + sandboxId[..12] }.Start();
+        try { loop.Add(udp, OnDatagram); }
+        catch
+        {
+            udp.Dispose();
+            tcpServer.Stop();
+            throw;
+        }
     }
 
-    /// <summary>Starts the server inside the sandbox's namespace; throws (<see cref="IOException"/>, <see cref="SocketException"/>) when it cannot.</summary>
-    public static SandboxDnsServer Start(string sandboxId, string nsPath, Func<NameTable> table, Forwarder forwarder) =>
-        new(sandboxId, nsPath, table, forwarder);
+    /// <summary>Starts the server inside the sandbox's namespace, its UDP socket served by <paramref name="loop"/>; throws
+    /// (<see cref="IOException"/>, <see cref="SocketException"/>) when it cannot.</summary>
+    public static SandboxDnsServer Start(string sandboxId, string nsPath, Func<NameTable> table, Forwarder forwarder, DatagramLoop loop) =>
+        new(sandboxId, nsPath, table, forwarder, loop);
 
-    /// <summary>One receive loop on a dedicated thread with blocking receives: a query that the table answers is answered
-    /// on that thread without a hop through the thread pool (measured: the thread-pool hop dominated latency at low
-    /// rates); a forwarded one continues asynchronously without holding the loop.</summary>
-    void UdpLoop()
+    /// <summary>One UDP query, on the loop's thread: a query that the table answers is answered right there, without a hop
+    /// through the thread pool (measured: the hop dominated latency at low rates); a forwarded one continues
+    /// asynchronously without holding the loop. Queries longer than <see cref="DatagramLoop.MaxDatagram"/> (the largest
+    /// EDNS query we take) arrive cut short and fail to parse; what does not parse as a query is dropped.</summary>
+    void OnDatagram(Socket socket, byte[] buffer, int length, ReadOnlySpan<byte> peer)
     {
-        var buffer = new byte[4096];   // the largest EDNS query we take; longer ones arrive cut short and fail to parse
-        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
-        while (!stop.IsCancellationRequested)
-        {
-            int n;
-            try { n = udp.ReceiveFrom(buffer, SocketFlags.None, ref from); }
-            catch (ObjectDisposedException) { return; }
-            catch (SocketException) { if (stop.IsCancellationRequested) return; continue; }
-            if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, n)) is not { IsQuery: true } query) continue;
-            if (Local(query) is { } response) Send(Codec.EncodeForUdp(query, response), from);
-            else _ = ForwardUdp(query, buffer.AsSpan(0, n).ToArray(), from);
-            from = new IPEndPoint(IPAddress.Any, 0);
-        }
+        if (Codec.TryParse(new ArraySegment<byte>(buffer, 0, length)) is not { IsQuery: true } query) return;
+        if (Local(query) is { } response) DatagramLoop.Reply(socket, Codec.EncodeForUdp(query, response), peer);
+        else if (DatagramLoop.EndPointOf(peer) is { } from) _ = ForwardUdp(query, buffer.AsSpan(0, length).ToArray(), from);
     }
 
     async Task ForwardUdp(DnsMessage query, byte[] packet, EndPoint to)
@@ -173,8 +170,7 @@ public sealed class SandboxDnsServer : IDisposable
 
     public void Dispose()
     {
-        stop.Cancel();
-        try { udp.Shutdown(SocketShutdown.Both); } catch (SocketException) { }   // wakes the blocked receive
+        loop.Remove(udp);
         udp.Dispose();
         tcpServer.Stop();
     }

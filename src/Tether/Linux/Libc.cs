@@ -32,6 +32,11 @@ internal static unsafe partial class Libc
     public const int AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SO_SNDBUF = 7, SO_RCVBUF = 8;
     public const int MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40;
 
+    // sys/epoll.h, sys/eventfd.h
+    public const int EPOLL_CLOEXEC = 0x80000, EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
+    public const uint EPOLLIN = 0x001;
+    public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
+
     // linux/nsfs.h: NS_GET_NSTYPE = _IO(0xb7, 0x3)
     public const ulong NS_GET_NSTYPE = 0xb703;
 
@@ -68,6 +73,18 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, void* ev);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int epoll_wait(int epfd, void* events, int maxevents, int timeout);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
