@@ -14,6 +14,30 @@ namespace Tether.Tests.Integration;
 /// </summary>
 public class DatagramLoopTests
 {
+    /// <summary>A lab namespace with its loopback up, a thread inside it, two bound sockets and a client socket there.</summary>
+    sealed class Setup : IDisposable
+    {
+        public Lab Lab { get; } = new("dl");
+        public NsThread Ns { get; }
+        public Socket First { get; }
+        public Socket Second { get; }
+        public Socket Client { get; }
+
+        public Setup()
+        {
+            Sh.Run("ip", "-n", Lab.Name, "link", "set", "lo", "up");
+            Ns = new NsThread(Lab.NsPath);
+            (First, Second, Client) = (Bound(Ns), Bound(Ns), ClientSocket(Ns));
+        }
+
+        public void Dispose()
+        {
+            foreach (var s in new[] { First, Second, Client }) s.Dispose();
+            Ns.Dispose();
+            Lab.Dispose();
+        }
+    }
+
     static Socket Bound(NsThread ns) => ns.Run(() =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -21,7 +45,7 @@ public class DatagramLoopTests
         return s;
     });
 
-    static Socket Client(NsThread ns) => ns.Run(() =>
+    static Socket ClientSocket(NsThread ns) => ns.Run(() =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 5000 };
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -31,12 +55,8 @@ public class DatagramLoopTests
     [Fact]
     public void Each_socket_gets_its_own_datagrams_and_replies_go_back_to_the_sender()
     {
-        using var lab = new Lab("dl");
-        Sh.Run("ip", "-n", lab.Name, "link", "set", "lo", "up");
-        using var ns = new NsThread(lab.NsPath);
-        using var a = Bound(ns);
-        using var b = Bound(ns);
-        using var client = Client(ns);
+        using var setup = new Setup();
+        var (a, b, client) = (setup.First, setup.Second, setup.Client);
         var got = new ConcurrentQueue<(string Socket, string Text, IPEndPoint? From)>();
         using var loop = new DatagramLoop("test-dl");
         void Echo(string name, Socket s, byte[] buffer, int length, ReadOnlySpan<byte> peer)
@@ -71,12 +91,8 @@ public class DatagramLoopTests
     [Fact]
     public void A_burst_is_read_in_batches_and_every_datagram_arrives()
     {
-        using var lab = new Lab("dl");
-        Sh.Run("ip", "-n", lab.Name, "link", "set", "lo", "up");
-        using var ns = new NsThread(lab.NsPath);
-        using var busy = Bound(ns);
-        using var quiet = Bound(ns);
-        using var client = Client(ns);
+        using var setup = new Setup();
+        var (busy, quiet, client) = (setup.First, setup.Second, setup.Client);
         var counts = new ConcurrentDictionary<string, int>();
         var quietSeen = new ManualResetEventSlim();
         using var loop = new DatagramLoop("test-dl");
