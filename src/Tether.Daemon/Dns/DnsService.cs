@@ -20,9 +20,8 @@ public sealed class DnsService : IDisposable
     readonly Dictionary<string, SandboxDnsServer> servers = new();
     readonly DatagramLoop udpLoop = new("dns-udp");   // every listener's UDP socket, on one thread
     readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
-    // The host's resolv.conf as last read, and its size and mtime then: reread only when they change.
-    ResolvConf host = new([], [], []);
-    (long Size, long MtimeTicks)? hostStamp;
+    // The key of the host's forwarder as the last read of its resolv.conf gave it: kept while no listener uses it.
+    string hostKey = "";
     // The --dns servers of each sandbox, read once from its options.json (fixed at create): a sync then reads no file per
     // sandbox, which kept its cost growing with the number of sandboxes.
     readonly Dictionary<string, IReadOnlyList<IPAddress>> sandboxDns = new();
@@ -31,12 +30,12 @@ public sealed class DnsService : IDisposable
 
     /// <summary>Reads the host's resolv.conf (<paramref name="resolvConfPath"/>) and opens the forwarder to its nameservers,
     /// in the daemon's network namespace: most sandboxes use it, and making it (sockets, receive threads) at the first
-    /// create put that cost on the first sandbox.</summary>
+    /// create put that cost on the first sandbox. A server it cannot reach yet is connected to at a later query.</summary>
     public DnsService(TetherPaths paths, string resolvConfPath)
     {
         this.paths = paths;
         this.resolvConfPath = resolvConfPath;
-        lock (gate) HostForwarder(Host());
+        lock (gate) HostForwarder(ResolvConf.Read(resolvConfPath));
     }
 
     /// <summary>Current table (the servers read it on every query).</summary>
@@ -58,7 +57,7 @@ public sealed class DnsService : IDisposable
         {
             var next = new NameTable(topology);
             var served = next.Served;
-            var host = Host();
+            var host = ResolvConf.Read(resolvConfPath);
             var started = new List<string>();
             var stopped = new List<string>();
             var errors = new List<string>();
@@ -70,13 +69,13 @@ public sealed class DnsService : IDisposable
                 stopped.Add(id);
             }
             table = next;
+            foreach (var id in sandboxDns.Keys.Where(k => !served.ContainsKey(k)).ToList()) sandboxDns.Remove(id);
             foreach (var (id, d) in served)
             {
                 if (!listensIn(d.Sandbox)) continue;
-                var forwarder = ForwarderFor(d, host);
                 if (servers.TryGetValue(id, out var running))
                 {
-                    running.Forwarder = forwarder;
+                    running.Forwarder = ForwarderFor(d, host);
                     continue;
                 }
                 if (!NetNs.Exists(d.Sandbox.NsPath))
@@ -88,7 +87,7 @@ public sealed class DnsService : IDisposable
                 }
                 try
                 {
-                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, forwarder, udpLoop);
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, host), udpLoop);
                     started.Add(id);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -96,6 +95,7 @@ public sealed class DnsService : IDisposable
                     errors.Add($"sandbox {d.Sandbox.Name}: DNS listener on {SandboxFiles.EmbeddedDns}:{SandboxDnsServer.Port}: {e.Message}");
                 }
             }
+            PruneForwarders();
             return new SyncResult(servers.Count, started, stopped, errors);
         }
     }
@@ -115,12 +115,12 @@ public sealed class DnsService : IDisposable
             var errors = new List<string>();
             var id = d.Sandbox.Id;
             StopLocked(id);
-            if (dnsServers is not null) sandboxDns[id] = dnsServers.Select(IPAddress.Parse).ToList();
             if (table.Add(d) && listensIn(d.Sandbox))
             {
+                if (dnsServers is not null) sandboxDns[id] = Addresses(dnsServers);
                 try
                 {
-                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, Host()), udpLoop);
+                    servers[id] = SandboxDnsServer.Start(id, d.Sandbox.NsPath, () => table, ForwarderFor(d, ResolvConf.Read(resolvConfPath)), udpLoop);
                     started.Add(id);
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -139,6 +139,7 @@ public sealed class DnsService : IDisposable
         {
             table.Remove(sandboxId);
             var stopped = StopLocked(sandboxId) ? new[] { sandboxId } : [];
+            PruneForwarders();
             return new SyncResult(servers.Count, [], stopped, []);
         }
     }
@@ -151,40 +152,49 @@ public sealed class DnsService : IDisposable
         return true;
     }
 
+    /// <summary>resolv.conf(5): a resolver uses at most MAXNS (3) nameservers; a forwarder asks no more, in order.</summary>
+    public const int MaxNameservers = 3;
+
     /// <summary>The sandbox's <c>--dns</c> servers when it has them, else the host's (resolv.conf).</summary>
     Forwarder ForwarderFor(SandboxDetails d, ResolvConf host)
     {
         if (!sandboxDns.TryGetValue(d.Sandbox.Id, out var own))
-            sandboxDns[d.Sandbox.Id] = own = SandboxFiles.ReadOptions(paths, d.Sandbox.Name).Dns.Select(IPAddress.Parse).ToList();
+            sandboxDns[d.Sandbox.Id] = own = Addresses(SandboxFiles.ReadOptions(paths, d.Sandbox.Name).Dns);
         return own.Count > 0 ? Forwarder(own) : HostForwarder(host);
     }
 
-    Forwarder HostForwarder(ResolvConf host) => Forwarder(host.Nameservers);
+    /// <summary>The addresses among <paramref name="servers"/> (a create checked them; a hand-edited options.json may hold
+    /// anything, and is not worth a daemon that cannot start).</summary>
+    static List<IPAddress> Addresses(IEnumerable<string> servers) =>
+        servers.Select(x => IPAddress.TryParse(x, out var a) ? a : null).OfType<IPAddress>().ToList();
 
-    Forwarder Forwarder(IReadOnlyList<IPAddress> list)
+    Forwarder HostForwarder(ResolvConf host)
     {
-        var key = string.Join(' ', list);
-        if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list.ToList());
+        var f = Forwarder(host.Nameservers);
+        hostKey = Key(host.Nameservers);
         return f;
     }
 
-    /// <summary>The host's resolv.conf: read again only when its size or mtime changed (a stat instead of reading and
-    /// parsing it at every create). A missing file is an empty one, as <see cref="ResolvConf.Read"/> has it.</summary>
-    ResolvConf Host()
+    static string Key(IReadOnlyList<IPAddress> list) => string.Join(' ', list.Take(MaxNameservers));
+
+    Forwarder Forwarder(IReadOnlyList<IPAddress> list)
     {
-        var stamp = Stamp(resolvConfPath);
-        if (stamp is null || stamp != hostStamp)
-        {
-            host = ResolvConf.Read(resolvConfPath);
-            hostStamp = stamp;
-        }
-        return host;
+        var key = Key(list);
+        if (!forwarders.TryGetValue(key, out var f)) forwarders[key] = f = new Forwarder(list.Take(MaxNameservers).ToList());
+        return f;
     }
 
-    static (long Size, long MtimeTicks)? Stamp(string path)
+    /// <summary>Closes the forwarders no listener uses any more (a sandbox's own <c>--dns</c> list, or the host's servers of
+    /// an older resolv.conf), keeping the host's current one: each holds sockets and receive threads.</summary>
+    void PruneForwarders()
     {
-        var info = new FileInfo(path);   // one stat (two through a symlink)
-        return info.Exists ? (info.Length, info.LastWriteTimeUtc.Ticks) : null;
+        var used = servers.Values.Select(s => s.Forwarder).ToHashSet();
+        foreach (var (key, f) in forwarders.ToList())
+        {
+            if (key == hostKey || used.Contains(f)) continue;
+            forwarders.Remove(key);
+            f.Dispose();
+        }
     }
 
     public void Dispose()

@@ -20,13 +20,72 @@ public sealed class Forwarder : IDisposable
     public const int Timeout = 2000;
     const int SocketsPerServer = 4;
 
-    sealed class Upstream(IPEndPoint server, Socket[] sockets)
+    /// <summary>One server: its connected UDP sockets, made at the first query that finds the server reachable (a
+    /// socket whose connect failed cannot be used again on Linux), each with its receive loop.</summary>
+    sealed class Upstream(IPEndPoint server, Action<Upstream, Socket> startReceiving)
     {
-        public IPEndPoint Server { get; } = server;
-        public Socket[] Sockets { get; } = sockets;
-        public ConcurrentDictionary<ushort, PendingQuery> Pending { get; } = new();
+        readonly Lock gate = new();
+        Socket[] sockets = [];
+        bool closed;
         int next;
-        public Socket NextSocket() => Sockets[(int)((uint)Interlocked.Increment(ref next) % (uint)Sockets.Length)];
+
+        public IPEndPoint Server { get; } = server;
+        public Socket[] Sockets => Volatile.Read(ref sockets);
+        public ConcurrentDictionary<ushort, PendingQuery> Pending { get; } = new();
+
+        /// <summary>The next socket in turn; null while the server cannot be reached (no route, or no sockets of its
+        /// address family on this kernel): then the query skips it.</summary>
+        public Socket? NextSocket()
+        {
+            var all = Sockets;
+            if (all.Length == 0 && !TryConnect()) return null;
+            all = Sockets;
+            return all[(int)((uint)Interlocked.Increment(ref next) % (uint)all.Length)];
+        }
+
+        /// <summary>Makes and connects the sockets and starts their receive loops; false, with nothing left open, when
+        /// any of that fails. Runs in the calling thread's network namespace: the daemon's.</summary>
+        public bool TryConnect()
+        {
+            lock (gate)
+            {
+                if (sockets.Length > 0) return true;
+                if (closed) return false;
+                var made = new List<Socket>();
+                try
+                {
+                    for (var i = 0; i < SocketsPerServer; i++)
+                    {
+                        var socket = new Socket(Server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                        made.Add(socket);
+                        socket.Connect(Server);
+                    }
+                }
+                catch (SocketException)
+                {
+                    foreach (var socket in made) socket.Dispose();
+                    return false;
+                }
+                foreach (var socket in made) startReceiving(this, socket);
+                Volatile.Write(ref sockets, [.. made]);
+                return true;
+            }
+        }
+
+        /// <summary>Closes the sockets (which ends their receive loops) and makes no more.</summary>
+        public void Close()
+        {
+            lock (gate)
+            {
+                closed = true;
+                foreach (var s in sockets)
+                {
+                    try { s.Shutdown(SocketShutdown.Both); } catch (SocketException) { }   // wakes the blocked receive
+                    s.Dispose();
+                }
+                sockets = [];
+            }
+        }
     }
 
     /// <summary>A query sent and not yet answered: its question section as sent (matched byte for byte against the
@@ -42,24 +101,14 @@ public sealed class Forwarder : IDisposable
 
     public IReadOnlyList<IPAddress> Servers { get; }
 
-    /// <summary>Opens the UDP sockets (in the calling thread's network namespace) and starts their receive loops.</summary>
+    /// <summary>Opens the UDP sockets to each server it can reach now (in the calling thread's network namespace) and
+    /// starts their receive loops; the others are tried again at their next query.</summary>
     public Forwarder(IReadOnlyList<IPAddress> servers)
     {
         Servers = servers;
-        upstreams = servers.Select(a =>
-        {
-            var ep = new IPEndPoint(a, SandboxDnsServer.Port);
-            var sockets = new Socket[SocketsPerServer];
-            for (var i = 0; i < sockets.Length; i++)
-            {
-                sockets[i] = new Socket(a.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-                try { sockets[i].Connect(ep); }
-                catch (SocketException) { /* unreachable now: sends fail, the server is skipped after its timeout */ }
-            }
-            var u = new Upstream(ep, sockets);
-            foreach (var s in sockets) new Thread(() => ReceiveLoop(u, s)) { IsBackground = true, Name = "dns-upstream " + a }.Start();
-            return u;
-        }).ToArray();
+        upstreams = servers.Select(a => new Upstream(new IPEndPoint(a, SandboxDnsServer.Port),
+            (u, s) => new Thread(() => ReceiveLoop(u, s)) { IsBackground = true, Name = "dns-upstream " + a }.Start())).ToArray();
+        foreach (var u in upstreams) u.TryConnect();
         // One timer for every query's timeout instead of one per query (a timer per query was a measurable share of
         // the forwarding cost at thousands of queries per second). Armed by the first pending query, disarmed by the sweep
         // that finds none left.
@@ -210,6 +259,7 @@ public sealed class Forwarder : IDisposable
     /// socket engine's epoll thread and a thread-pool hop for every answer (measured: most of the forwarding cost).</summary>
     async Task<byte[]?> AskUdp(Upstream u, byte[] packet)
     {
+        if (u.NextSocket() is not { } socket) return null;   // unreachable: the next server is asked
         var tcs = new TaskCompletionSource<byte[]?>();
         var question = packet.AsSpan(12, QuestionLength(packet)).ToArray();
         ushort id;
@@ -217,7 +267,7 @@ public sealed class Forwarder : IDisposable
         while (!u.Pending.TryAdd(id, new PendingQuery(question, Environment.TickCount64 + Timeout, tcs)));
         Sweeping();
         BinaryPrimitives.WriteUInt16BigEndian(packet, id);
-        try { u.NextSocket().Send(packet, SocketFlags.None); }
+        try { socket.Send(packet, SocketFlags.None); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             u.Pending.TryRemove(id, out _);
@@ -269,12 +319,7 @@ public sealed class Forwarder : IDisposable
             stop.Cancel();
             sweeper.Dispose();
         }
-        foreach (var u in upstreams)
-            foreach (var s in u.Sockets)
-            {
-                try { s.Shutdown(SocketShutdown.Both); } catch (SocketException) { }   // wakes the blocked receive
-                s.Dispose();
-            }
+        foreach (var u in upstreams) u.Close();
         Sweep();
     }
 }
