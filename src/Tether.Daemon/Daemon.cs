@@ -222,13 +222,17 @@ public static class Daemon
             }
         });
 
+        // A route value keeps "/" escaped (ASP.NET Core decodes every other %XX in a path segment): a name holding one is
+        // invalid, but the answer must name it as the caller wrote it ("no such sandbox: a/b", which rm -f passes over).
+        static string Unescaped(string segment) => segment.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
         app.MapGet("/health", () => new HealthView("ok", Environment.ProcessId, paths.RunDir, dns.Listeners.Count));
         app.MapGet("/v1/networks", () => WithEngine(e => e.Networks().Select(n => Views.Network(n, e.NetworkEndpoints(n))).ToList()));
-        app.MapGet("/v1/networks/{name}", (string name) => WithEngine(e => { var n = e.GetNetwork(name); return Views.Network(n, e.NetworkEndpoints(n)); }));
+        app.MapGet("/v1/networks/{name}", (string name) => WithEngine(e => { var n = e.GetNetwork(Unescaped(name)); return Views.Network(n, e.NetworkEndpoints(n)); }));
         app.MapGet("/v1/sandboxes", () => WithEngine(e => e.AllDetails().Select(Views.Summary).ToList()));
-        app.MapGet("/v1/sandboxes/{name}", (string name) => WithEngine(e => Views.Sandbox(e.Details(e.GetSandbox(name)))));
+        app.MapGet("/v1/sandboxes/{name}", (string name) => WithEngine(e => Views.Sandbox(e.Details(e.GetSandbox(Unescaped(name))))));
         app.MapPost("/v1/networks/{network}/connect", (string network, ConnectRequest r) =>
         {
+            network = Unescaped(network);
             RequireSandbox(r.Sandbox);
             var view = WithEngine(e =>
             {
@@ -242,6 +246,7 @@ public static class Daemon
         });
         app.MapPost("/v1/networks/{network}/disconnect", (string network, DisconnectRequest r) =>
         {
+            network = Unescaped(network);
             RequireSandbox(r.Sandbox);
             WithEngine(e =>
             {
@@ -266,6 +271,7 @@ public static class Daemon
         });
         app.MapDelete("/v1/sandboxes/{name}", (string name, bool? force) =>
         {
+            name = Unescaped(name);
             var started = Stopwatch.GetTimestamp();
             var removed = WithEngine(e =>
             {

@@ -101,6 +101,9 @@ public sealed class FrontTests : IDisposable
         Assert.Equal("s1\ns3\n", r.Stdout);
         Assert.Equal("tether: no such sandbox: nope", r.Stderr.Trim());
         Assert.Equal(0, lab.Tether("rm", "-f", "nope").ExitCode);
+        // A name with a slash, escaped in tetherd's URL: named as written, and rm -f passes over it as without tetherd.
+        Assert.Equal("tether: no such sandbox: a/b", lab.Tether("rm", "a/b").Stderr.Trim());
+        Assert.Equal(0, lab.Tether("rm", "-f", "a/b").ExitCode);
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
     }
 
