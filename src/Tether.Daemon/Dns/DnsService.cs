@@ -19,7 +19,7 @@ public sealed class DnsService : IDisposable
     readonly string resolvConfPath;
     readonly Dictionary<string, SandboxDnsServer> servers = new();
     readonly DatagramLoop udpLoop = new("dns-udp");   // every listener's UDP socket, on one thread
-    readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, kept for the daemon's life
+    readonly Dictionary<string, Forwarder> forwarders = new();   // by server list: shared, closed when no listener uses one
     // The key of the host's forwarder as the last read of its resolv.conf gave it: kept while no listener uses it.
     string hostKey = "";
     // The --dns servers of each sandbox, read once from its options.json (fixed at create): a sync then reads no file per
