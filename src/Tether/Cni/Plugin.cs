@@ -315,7 +315,7 @@ public static partial class Plugin
             if (Dns() is not { } d) return null;
             var servers = new List<IPAddress>();
             foreach (var s in d.Nameservers ?? [])
-                servers.Add(IPAddress.TryParse(s, out var a) ? a : throw new CniException(CniException.InvalidNetworkConfig, $"dns: nameserver \"{s}\" is not an IP address"));
+                servers.Add(Cidr.TryParseAddress(s) ?? throw new CniException(CniException.InvalidNetworkConfig, $"dns: nameserver \"{s}\" is not an IP address"));
             var search = d.Search is { Count: > 0 } list ? list : d.Domain is { Length: > 0 } domain ? [domain] : [];
             foreach (var s in search)
                 if (s.Length is 0 or > 253 || s.Any(char.IsWhiteSpace)) throw new CniException(CniException.InvalidNetworkConfig, $"dns: search domain \"{s}\" is not a domain name");
@@ -352,7 +352,7 @@ public static partial class Plugin
             if (p.HostPort is < 1 or > 65535 || p.ContainerPort is < 1 or > 65535)
                 throw new CniException(CniException.InvalidNetworkConfig, $"portMappings: port {p.HostPort}->{p.ContainerPort} is out of range 1-65535");
             IPAddress? hostIp = null;
-            if (p.HostIp is { Length: > 0 } h && !IPAddress.TryParse(h, out hostIp))
+            if (p.HostIp is { Length: > 0 } h && (hostIp = Cidr.TryParseAddress(h)) is null)
                 throw new CniException(CniException.InvalidNetworkConfig, $"portMappings: hostIP \"{h}\" is not an address");
             if (hostIp is not null && (hostIp.Equals(IPAddress.Any) || hostIp.Equals(IPAddress.IPv6Any))) hostIp = null;
             return new PortBinding(hostIp, p.HostPort, p.ContainerPort, proto);
@@ -456,7 +456,7 @@ public static partial class Plugin
             var bits = net.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
             var first = Num(net.BaseAddress);
             var last = first + ((UInt128.One << (bits - net.PrefixLength)) - 1);
-            if (start is not null && !IPAddress.TryParse(start, out _) || end is not null && !IPAddress.TryParse(end, out _))
+            if (start is not null && Cidr.TryParseAddress(start) is null || end is not null && Cidr.TryParseAddress(end) is null)
                 throw new CniException(CniException.InvalidNetworkConfig, $"ipam.rangeStart/rangeEnd \"{start}\"-\"{end}\" are not addresses");
             var lo = start is null ? first : Num(IPAddress.Parse(start));
             var hi = end is null ? last : Num(IPAddress.Parse(end));

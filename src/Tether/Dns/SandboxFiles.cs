@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tether.Engine;
+using Tether.Ipam;
 
 namespace Tether.Dns;
 
@@ -22,7 +23,7 @@ public sealed record DnsOptions(IReadOnlyList<string> Dns, IReadOnlyList<string>
     public void Validate()
     {
         foreach (var d in Dns)
-            if (!IPAddress.TryParse(d, out _)) throw new TetherException($"invalid --dns \"{d}\": not an IP address");
+            if (Cidr.TryParseAddress(d) is null) throw new TetherException($"invalid --dns \"{d}\": not an IP address");
         foreach (var s in DnsSearch)
             if (s.Length == 0 || s.Length > 253 || s.Any(c => char.IsWhiteSpace(c))) throw new TetherException($"invalid --dns-search \"{s}\"");
         foreach (var h in ExtraHosts) ParseHost(h);
@@ -37,7 +38,7 @@ public sealed record DnsOptions(IReadOnlyList<string> Dns, IReadOnlyList<string>
         if (colon <= 0) throw new TetherException($"invalid --add-host \"{spec}\": expected NAME:IP");
         var name = spec[..colon];
         var ip = spec[(colon + 1)..].Trim('[', ']');
-        if (!IPAddress.TryParse(ip, out var address)) throw new TetherException($"invalid --add-host \"{spec}\": \"{ip}\" is not an IP address");
+        if (Cidr.TryParseAddress(ip) is not { } address) throw new TetherException($"invalid --add-host \"{spec}\": \"{ip}\" is not an IP address");
         if (name.Any(c => char.IsWhiteSpace(c) || c == '#')) throw new TetherException($"invalid --add-host \"{spec}\": bad host name");
         return (name, address);
     }

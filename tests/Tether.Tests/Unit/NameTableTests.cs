@@ -173,6 +173,20 @@ public sealed class NameTableTests
     }
 
     [Theory]
+    [InlineData("10.77.0.010")]   // a leading zero: IPAddress.Parse reads the octet as octal, 10.77.0.8
+    [InlineData("10.1")]
+    [InlineData("0x0a.0.0.1")]
+    [InlineData("fe80::1%eth0")]
+    public void DnsAndAddHostTakeOnlyPlainAddresses(string address)
+    {
+        var dns = Assert.Throws<TetherException>(() => new DnsOptions([address], [], [], null).Validate());
+        Assert.Equal($"invalid --dns \"{address}\": not an IP address", dns.Message);
+        var host = Assert.Throws<TetherException>(() => new DnsOptions([], [], ["db:" + address], null).Validate());
+        Assert.Equal($"invalid --add-host \"db:{address}\": \"{address}\" is not an IP address", host.Message);
+        new DnsOptions(["10.77.0.10", "2001:db8::53"], [], ["db:10.77.0.10", "db6:[2001:db8::1]"], null).Validate();
+    }
+
+    [Theory]
     [InlineData("a", true)]
     [InlineData("web.svc-1.example_x", true)]
     [InlineData("", false)]
