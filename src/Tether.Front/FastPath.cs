@@ -103,8 +103,7 @@ static class FastPath
         // The new id is the last segment of Location (/v1/sandboxes/ID).
         if (answer is not { Status: 201 } || answer.Header("Location") is not { } location || location[(location.LastIndexOf('/') + 1)..] is not { Length: > 0 } id)
             return null;
-        FrontProcess.WriteLine(1, id);
-        return 0;
+        return Printed(id);
     }
 
     /// <summary><c>rm [-f] NAME</c>, one sandbox: a line naming several is tether-cli's, which reports each name on its
@@ -138,8 +137,17 @@ static class FastPath
             return 1;
         }
         if (answer is not { Status: 204 }) return null;
-        FrontProcess.WriteLine(1, name);
-        return 0;
+        return Printed(name);
+    }
+
+    /// <summary>Writes the answer's line to stdout: exit 0, or 1 with a line on stderr when it could not be written (a
+    /// full disk: the caller would lose the id of a sandbox that exists), as tether-cli does.</summary>
+    static int Printed(string line)
+    {
+        var errno = FrontProcess.WriteLine(1, line);
+        if (errno == 0) return 0;
+        FrontProcess.WriteLine(2, $"tether: cannot write \"{line}\" to stdout: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+        return 1;
     }
 
     /// <summary>One request to tetherd (as tether-cli sends it: the state dir in <c>X-Tether-State-Dir</c>); null when

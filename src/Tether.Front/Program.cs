@@ -7,6 +7,7 @@ using Tether.Linux;
 // exactly as the full command line would, is tether-cli's, with the same arguments.
 if (FastPath.TryRun(args) is { } exit) return exit;
 var cli = FrontProcess.Env("TETHER_CLI_BIN") ?? FrontProcess.Beside("tether-cli");
-var errno = FrontProcess.Exec(cli, args);
+// argv[0] stays the one this process was started with: tether-cli's help names the command as the user typed it.
+var errno = FrontProcess.Exec(cli, args, Environment.GetCommandLineArgs()[0]);
 FrontProcess.WriteLine(2, $"tether: cannot run {cli} (the full command line): errno {errno}");
 return 127;

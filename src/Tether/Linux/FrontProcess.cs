@@ -18,21 +18,27 @@ public static unsafe class FrontProcess
         return p is null || *p == 0 ? null : Marshal.PtrToStringUTF8((nint)p);
     }
 
-    /// <summary>Writes all of <paramref name="data"/> to the file descriptor; stops quietly when it is closed (nobody left to read).</summary>
-    public static void WriteAll(int fd, ReadOnlySpan<byte> data)
+    /// <summary>Writes all of <paramref name="data"/> to the file descriptor. Returns 0, or the errno of the write that
+    /// failed; EPIPE (the reader is gone) counts as written, as .NET's console writer takes it.</summary>
+    public static int WriteAll(int fd, ReadOnlySpan<byte> data)
     {
         fixed (byte* p = data)
             for (var done = 0; done < data.Length;)
             {
                 var n = (int)Libc.write(fd, p + done, (nuint)(data.Length - done));
-                if (n < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR) continue;
-                if (n <= 0) return;
+                if (n < 0 && Marshal.GetLastPInvokeError() is var errno and not Libc.EPIPE)
+                {
+                    if (errno == Libc.EINTR) continue;
+                    return errno;
+                }
+                if (n <= 0) return 0;
                 done += n;
             }
+        return 0;
     }
 
     /// <summary>Writes a line of text (UTF-8 and "\n") to the file descriptor.</summary>
-    public static void WriteLine(int fd, string text) => WriteAll(fd, Encoding.UTF8.GetBytes(text + "\n"));
+    public static int WriteLine(int fd, string text) => WriteAll(fd, Encoding.UTF8.GetBytes(text + "\n"));
 
     /// <summary>Reads a file descriptor to its end.</summary>
     public static byte[] ReadAll(int fd)
@@ -74,12 +80,13 @@ public static unsafe class FrontProcess
         return path[..(path.LastIndexOf('/') + 1)] + name;
     }
 
-    /// <summary>Replaces this process with <paramref name="path"/> (argv[0] the path, then <paramref name="args"/>), the
-    /// environment and file descriptors unchanged (execv(3)). Returns only when that fails, with errno.</summary>
-    public static int Exec(string path, IReadOnlyList<string> args)
+    /// <summary>Replaces this process with <paramref name="path"/> (argv[0] <paramref name="argv0"/>, or the path when null,
+    /// then <paramref name="args"/>), the environment and file descriptors unchanged (execv(3)). Returns only when that
+    /// fails, with errno.</summary>
+    public static int Exec(string path, IReadOnlyList<string> args, string? argv0 = null)
     {
         var strings = new byte[args.Count + 1][];
-        strings[0] = Encoding.UTF8.GetBytes(path + "\0");
+        strings[0] = Encoding.UTF8.GetBytes((argv0 ?? path) + "\0");
         for (var i = 0; i < args.Count; i++) strings[i + 1] = Encoding.UTF8.GetBytes(args[i] + "\0");
         var handles = new GCHandle[strings.Length];
         var argv = stackalloc byte*[strings.Length + 1];
@@ -91,7 +98,8 @@ public static unsafe class FrontProcess
                 argv[i] = (byte*)handles[i].AddrOfPinnedObject();
             }
             argv[strings.Length] = null;
-            Libc.execv(argv[0], argv);
+            var file = Encoding.UTF8.GetBytes(path + "\0");
+            fixed (byte* f = file) Libc.execv(f, argv);
             return Marshal.GetLastPInvokeError();
         }
         finally

@@ -13,7 +13,7 @@ internal static unsafe partial class Libc
 
     // errno values (asm-generic/errno-base.h, asm-generic/errno.h).
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16,
-        EEXIST = 17, ENODEV = 19, ENOTDIR = 20, EINVAL = 22, ENOTTY = 25, ENOSPC = 28, EMSGSIZE = 90, EOPNOTSUPP = 95,
+        EEXIST = 17, ENODEV = 19, ENOTDIR = 20, EINVAL = 22, ENOTTY = 25, ENOSPC = 28, EPIPE = 32, EMSGSIZE = 90, EOPNOTSUPP = 95,
         EADDRNOTAVAIL = 99;
 
     // fcntl.h

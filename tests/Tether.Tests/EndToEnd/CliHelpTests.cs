@@ -14,6 +14,7 @@ public sealed class CliHelpTests
         Assert.Equal(0, root.ExitCode);
         Assert.Contains("Commands:", root.Stdout);
         Assert.Contains("network", root.Stdout);
+        Assert.Contains("\n  tether [command] [options]\n", root.Stdout);   // the front hands tether-cli its own argv[0]
         foreach (var args in new[] { new[] { "create", "--help" }, ["create", "-h"], ["network", "ls", "-?"] })
         {
             var r = Tether(args);

@@ -61,6 +61,24 @@ public sealed class FrontTests : IDisposable
     }
 
     [Fact]
+    public void AnIdOrNameThatCannotBeWrittenIsAnError()
+    {
+        lab.TetherOk("daemon", "start");
+        lab.Env["TETHER_CLI_BIN"] = "/nonexistent/tether-cli";   // both lines are the front's
+        Sh.Result ToDevFull(params string[] args) => Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", "TETHER_RESOLV_CONF=/dev/null",
+            "TETHER_CLI_BIN=/nonexistent/tether-cli", "sh", "-c", "exec \"$0\" \"$@\" >/dev/full", Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, .. args]);
+        var create = ToDevFull("create", "--name", "s1", "--network", "n1");
+        Assert.Equal(1, create.ExitCode);
+        Assert.Matches("^tether: cannot write \"[0-9a-f]{64}\" to stdout: No space left on device$", create.Stderr.Trim());
+        Assert.Equal(1, Created());   // made all the same: the line names its id
+        var rm = ToDevFull("rm", "s1");
+        Assert.Equal(1, rm.ExitCode);
+        Assert.Equal("tether: cannot write \"s1\" to stdout: No space left on device", rm.Stderr.Trim());
+        lab.Env.Remove("TETHER_CLI_BIN");
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+    }
+
+    [Fact]
     public void LinesTheFrontDoesNotReadExactlyGoToTetherCli()
     {
         lab.TetherOk("daemon", "start");
