@@ -53,8 +53,7 @@ static class ThinClient
         try { answer = DaemonHttp.Send(runDir.TrimEnd('/') + "/tetherd.sock", "POST", CniProtocol.Endpoint, headers, stdin, "application/json", TimeoutSeconds * 1000); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         if (answer is not { Status: 200 } || !int.TryParse(answer.Header(CniProtocol.ExitHeader), out var exit)) return null;
-        FrontProcess.WriteAll(1, answer.Body);
-        return exit;
+        return Emit(answer.Body, exit);
     }
 
     /// <summary>VERSION (SPEC.md "VERSION"), whatever stdin holds: the versions of <see cref="CniProtocol"/>.</summary>
@@ -62,8 +61,17 @@ static class ThinClient
     {
         var json = new StringBuilder("{\"cniVersion\":\"").Append(CniProtocol.LatestVersion).Append("\",\"supportedVersions\":[");
         for (var i = 0; i < CniProtocol.SupportedVersions.Length; i++) json.Append(i == 0 ? "\"" : ",\"").Append(CniProtocol.SupportedVersions[i]).Append('"');
-        FrontProcess.WriteAll(1, Encoding.ASCII.GetBytes(json.Append("]}\n").ToString()));
-        return 0;
+        return Emit(Encoding.ASCII.GetBytes(json.Append("]}\n").ToString()), 0);
+    }
+
+    /// <summary>Writes the plugin's output to stdout and returns <paramref name="exit"/>; when stdout fails (closed, a full
+    /// disk), says so on stderr and returns 1, so that the runtime does not take the missing result for a success.</summary>
+    static int Emit(ReadOnlySpan<byte> output, int exit)
+    {
+        var errno = FrontProcess.WriteAll(1, output);
+        if (errno == 0) return exit;
+        FrontProcess.WriteLine(2, $"tether-cni: cannot write to stdout: {Marshal.GetPInvokeErrorMessage(errno)}");
+        return 1;
     }
 
     /// <summary>

@@ -48,8 +48,18 @@ public static partial class Plugin
     /// <summary>tether-cni's command in its own process: the process's CNI_* variables, stdin and stdout, a fresh engine per command.</summary>
     public static int Run()
     {
-        using var stdout = Console.OpenStandardOutput();
-        return Run(Environment.GetEnvironmentVariable, ReadStdin(), stdout, CniEngineHost.Own);
+        // Run below turns every failure into the spec's error object on stdout; what escapes it is stdout itself failing
+        // (closed, a full disk). The runtime gets no result then, so it hears of it by the exit code and stderr.
+        try
+        {
+            using var stdout = Console.OpenStandardOutput();
+            return Run(Environment.GetEnvironmentVariable, ReadStdin(), stdout, CniEngineHost.Own);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"tether-cni: cannot write to stdout: {(e.InnerException ?? e).Message}");
+            return 1;
+        }
     }
 
     /// <summary>

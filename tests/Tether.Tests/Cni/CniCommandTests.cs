@@ -83,6 +83,19 @@ public class CniCommandTests : IDisposable
         Assert.Equal(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"], r.Json["supportedVersions"]!.AsArray().Select(v => (string)v!));
     }
 
+    [Theory]
+    [InlineData("tether-cni", ">/dev/full", "No space left on device")]
+    [InlineData("tether-cni", ">&-", "Bad file descriptor")]
+    [InlineData("tether-cni-local", ">/dev/full", "No space left on device")]
+    [InlineData("tether-cni-local", ">&-", "Bad file descriptor")]
+    public void AResultThatCannotBeWrittenIsAFailure(string plugin, string redirect, string error)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(CniLab.Binary)!, plugin);
+        var r = Sh.TryWithInput("{\"cniVersion\":\"1.0.0\"}", ["env", "-i", "CNI_COMMAND=VERSION", "sh", "-c", $"exec \"$0\" {redirect}", path]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal($"tether-cni: cannot write to stdout: {error}", r.Stderr.Trim());
+    }
+
     public static TheoryData<string, int> BadAdds() => new()
     {
         { "version 0.2.0", 1 },
