@@ -3,8 +3,9 @@
 # Tether, the CNI reference chain (bridge + host-local + portmap), netavark and an ip -batch + nft -f lower bound,
 # each in its own throwaway lab namespace, in one run. Needs root; never touches the machine's own namespace.
 #
-#   sudo bench/run.sh [--counts 1,100,500] [--only tether,cni,netavark,lower] [--doc] [--enter setns|nsenter]
+#   sudo bench/run.sh [--counts 1,100,500] [--only tether,cni,netavark,lower] [--doc] [--enter setns|nsenter] [--pause MS]
 #
+# --pause MS: the pause after every timed command (default 25; the CPU the machine spends in it is reported).
 # --doc writes the results into docs/PERFORMANCE.md (between its bench:results markers); the per-sandbox times go
 # to bench/results/last.csv and the tables to bench/results/last.md either way.
 set -euo pipefail
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --doc) doc=1 ;;
     --only) only=$2; args+=("$1" "$2"); shift ;;
-    --counts|--enter) args+=("$1" "$2"); shift ;;
+    --counts|--enter|--pause) args+=("$1" "$2"); shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac

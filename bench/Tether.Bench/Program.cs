@@ -14,6 +14,10 @@ public sealed class Round(string impl, int count)
     public int Count { get; } = count;
     public double[] CreateMs { get; } = new double[count];
     public double[] RemoveMs { get; } = new double[count];
+    /// <summary>CPU time (ms, all CPUs, from /proc/stat ticks) the machine spent in the pause after each create or
+    /// remove returned: work the command left to the kernel (deferred frees, namespace teardown) and its daemons.</summary>
+    public double[] AfterCreateMs { get; } = new double[count];
+    public double[] AfterRemoveMs { get; } = new double[count];
     public double ProcsPerCreate { get; set; }
     public double ProcsPerRemove { get; set; }
     public long PeakRssKiB { get; set; }
@@ -31,14 +35,14 @@ public sealed class Round(string impl, int count)
     public double RemoveMedian => Stats.Median(RemoveMs);
     public double CrMedian => Stats.Median(Enumerable.Range(1, Count).Select(CreateRemove));
 
-    /// <summary>Median create+remove of sandboxes k-4 .. k+5 (clipped to 1..Count): the value "at the k-th sandbox".</summary>
-    /// <summary>Median create time of sandboxes k-4 .. k+5: made while k-5 .. k+4 others existed.</summary>
+    /// <summary>Median create time of sandboxes k-4 .. k+5 (clipped to 1..Count): made while k-5 .. k+4 others existed.</summary>
     public double CreateAt(int k)
     {
         int from = Math.Max(1, k - Stats.Before), to = Math.Min(Count, k + Stats.After);
         return Stats.Median(Enumerable.Range(from, to - from + 1).Select(i => CreateMs[i - 1]));
     }
 
+    /// <summary>Median create+remove of sandboxes k-4 .. k+5 (clipped to 1..Count): the value "at the k-th sandbox".</summary>
     public double CrAt(int k)
     {
         int from = Math.Max(1, k - Stats.Before), to = Math.Min(Count, k + Stats.After);
@@ -60,6 +64,9 @@ public static class Stats
 public static class Program
 {
     static volatile bool cancelled;
+    /// <summary>Pause after every timed command (ms), so what a command leaves running is not timed as part of the next
+    /// one, which is another implementation's; the CPU spent in it is counted (<see cref="Round.AfterCreateMs"/>).</summary>
+    static int pauseMs = 25;
     static SpawnServer? server;
     /// <summary>Starts every command of the run (see bench/spawnd.c).</summary>
     public static SpawnServer Server => server ?? throw new InvalidOperationException("spawnd not started");
@@ -101,10 +108,11 @@ public static class Program
                 case "--csv": csv = Next(); break;
                 case "--markdown": markdown = Next(); break;
                 case "--selftest": selftest = true; break;
+                case "--pause": pauseMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--enter": enter = Next() switch { "setns" => Enter.Setns, "nsenter" => Enter.Nsenter, var v => throw new ArgumentException($"--enter {v}: setns or nsenter") }; break;
                 default:
                     Console.Error.WriteLine($"tether-bench: unknown option {args[i]}");
-                    Console.Error.WriteLine("usage: tether-bench [--counts 1,100,500] [--only tether,cni,netavark,lower] [--tether PATH] [--work DIR] [--run-id ID] [--markdown FILE] [--doc docs/PERFORMANCE.md] [--csv FILE]");
+                    Console.Error.WriteLine("usage: tether-bench [--counts 1,100,500] [--only tether,cni,netavark,lower] [--tether PATH] [--work DIR] [--run-id ID] [--pause MS] [--markdown FILE] [--doc docs/PERFORMANCE.md] [--csv FILE]");
                     return 2;
             }
         }
@@ -174,6 +182,25 @@ public static class Program
             Console.WriteLine($"{name,-45} median {Stats.Median(rs.Select(r => r.Elapsed.TotalMilliseconds)):F2} ms, ru_maxrss {Stats.Median(rs.Select(r => (double)r.MaxRssKiB)):F0} KiB");
     }
 
+    /// <summary>Sleeps <see cref="pauseMs"/> and returns the CPU time (ms) the machine spent meanwhile: the busy ticks of
+    /// /proc/stat's cpu line (user, nice, system, irq, softirq; USER_HZ = 100, so 10 ms each), summed over all CPUs.
+    /// One pause's figure is coarse; the mean over hundreds is not.</summary>
+    static double Pause()
+    {
+        if (pauseMs == 0) return 0;
+        var before = BusyTicks();
+        Thread.Sleep(pauseMs);
+        return (BusyTicks() - before) * 10.0;
+    }
+
+    static long BusyTicks()
+    {
+        using var stat = new StreamReader("/proc/stat");
+        var f = stat.ReadLine()!.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // cpu user nice system idle iowait irq softirq steal ...
+        return new[] { 1, 2, 3, 6, 7 }.Sum(i => long.Parse(f[i], CultureInfo.InvariantCulture));
+    }
+
     static void OnSignal(PosixSignalContext ctx)
     {
         ctx.Cancel = true; // finish the current command, then unwind so every lab is removed
@@ -199,7 +226,7 @@ public static class Program
         }
         IEnumerable<Round> Live(int k) => Enumerable.Range(0, rounds.Count).Select(i => rounds[(i + k) % rounds.Count]).Where(r => r.Error == null);
         // Times one step (create or remove) of sandbox k = 1..n in every live lab, the labs interleaved per k.
-        void TimeEach(Action<Impl, int> step, Func<Round, double[]> times)
+        void TimeEach(Action<Impl, int> step, Func<Round, double[]> times, Func<Round, double[]> after)
         {
             for (int k = 1; k <= n; k++)
                 foreach (var round in Live(k))
@@ -211,6 +238,7 @@ public static class Program
                         step(impl, k);
                         times(round)[k - 1] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
                         lab.Run.Measuring = false;
+                        after(round)[k - 1] = Pause();
                     }
                     catch (Exception e) { Fail(round, e); }
         }
@@ -239,7 +267,7 @@ public static class Program
                 catch (Exception e) { Fail(round, e); }
             }
 
-            TimeEach((impl, k) => impl.Create(k), round => round.CreateMs);
+            TimeEach((impl, k) => impl.Create(k), round => round.CreateMs, round => round.AfterCreateMs);
 
             var created = new Dictionary<string, int>();
             foreach (var round in Live(0))
@@ -252,7 +280,7 @@ public static class Program
                 }
                 catch (Exception e) { Fail(round, e); }
 
-            TimeEach((impl, k) => impl.Remove(k), round => round.RemoveMs);
+            TimeEach((impl, k) => impl.Remove(k), round => round.RemoveMs, round => round.AfterRemoveMs);
 
             foreach (var round in Live(0))
                 try
@@ -375,6 +403,7 @@ public static class Program
             foreach (var h in Header(n)) t.AddColumn(h);
             foreach (var r in rows) t.AddRow([Markup.Escape(r.Impl), .. r.Cells.Select(Markup.Escape), .. Enumerable.Repeat("", Math.Max(0, Header(n).Length - 1 - r.Cells.Length))]);
             AnsiConsole.Write(t);
+            if (AfterLine(rounds, n, ordered) is { } after) AnsiConsole.WriteLine(after);
         }
         foreach (var line in Targets(rounds, counts)) AnsiConsole.WriteLine(line);
     }
@@ -401,6 +430,15 @@ public static class Program
         }
     }
 
+    /// <summary>The CPU the machine spent in the pause after each command, per implementation at one count; null without a pause.</summary>
+    static string? AfterLine(List<Round> rounds, int n, string[] ordered)
+    {
+        var done = ordered.Select(id => rounds.FirstOrDefault(r => r.Impl == id && r.Count == n && r.Error == null)).OfType<Round>().ToList();
+        if (pauseMs == 0 || done.Count == 0) return null;
+        return $"CPU the machine spent in the {pauseMs} ms pause after each timed command (mean over the {n}, ms, after a create / after a remove): " +
+               string.Join(", ", done.Select(r => $"{Titles[r.Impl]} {F(r.AfterCreateMs.Average())} / {F(r.AfterRemoveMs.Average())}")) + ".";
+    }
+
     static string Markdown(List<Round> rounds, int[] counts, string[] ordered, string machine)
     {
         var sb = new StringBuilder();
@@ -421,6 +459,7 @@ public static class Program
             foreach (var r in rounds.Where(r => r.Count == n && r.Error == null && r.Resident is not null))
                 sb.AppendLine($"{r.Impl}'s resident {r.Resident!.Value.Name} (started in the untimed set-up; no timed command waits for it, so it is not in " +
                               $"the peak RSS column): peak RSS {r.Resident.Value.PeakRssKiB / 1024.0:F1} MiB, CPU {F(r.Resident.Value.CpuMsPerSandbox)} ms per sandbox (create + remove).").AppendLine();
+            if (AfterLine(rounds, n, ordered) is { } after) sb.AppendLine(after).AppendLine();
         }
         var floors = rounds.Where(r => r.Error == null).Select(r => r.StartFloorMs).ToArray();
         if (floors.Length > 0)
