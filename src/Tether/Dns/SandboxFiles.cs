@@ -37,7 +37,8 @@ public sealed record DnsOptions(IReadOnlyList<string> Dns, IReadOnlyList<string>
         var colon = spec.IndexOf(':');
         if (colon <= 0) throw new TetherException($"invalid --add-host \"{spec}\": expected NAME:IP");
         var name = spec[..colon];
-        var ip = spec[(colon + 1)..].Trim('[', ']');
+        var ip = spec[(colon + 1)..];
+        if (ip.Length >= 2 && ip[0] == '[' && ip[^1] == ']') ip = ip[1..^1];   // one pair around the address, as docker takes it
         if (Cidr.TryParseAddress(ip) is not { } address) throw new TetherException($"invalid --add-host \"{spec}\": \"{ip}\" is not an IP address");
         if (name.Any(c => char.IsWhiteSpace(c) || c == '#')) throw new TetherException($"invalid --add-host \"{spec}\": bad host name");
         return (name, address);

@@ -96,12 +96,49 @@ public class CniCommandTests : IDisposable
         Assert.Equal($"tether-cni: cannot write to stdout: {error}", r.Stderr.Trim());
     }
 
+    /// <summary>Runs tether-cni like <see cref="CniLab.Run"/>, its stdout redirected by the shell (<c>&gt;&amp;-</c>, <c>&gt;/dev/full</c>).</summary>
+    Sh.Result RunRedirected(string command, JsonNode conf, string containerId, string netns, string redirect)
+    {
+        var env = new List<string> { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", $"CNI_COMMAND={command}", $"CNI_PATH={CniLab.RefPlugins}",
+            $"CNI_CONTAINERID={containerId}", $"CNI_NETNS={netns}", "CNI_IFNAME=eth0" };
+        env.AddRange(cni.Env.Select(kv => $"{kv.Key}={kv.Value}"));
+        return Sh.TryWithInput(conf.ToJsonString(), ["nsenter", $"--net={Lab.NsPath}", "--", "env", "-i", .. env, "sh", "-c", $"exec \"$0\" {redirect}", CniLab.Binary]);
+    }
+
+    [Fact]
+    public void ADelNeedsNoStdout()
+    {
+        // A DEL that succeeds prints nothing (SPEC.md "DEL"), so a closed stdout is no reason to leave the attachment:
+        // through tetherd it is removed and the exit is 0; tether-cni-local refused before it did anything.
+        var c1 = cni.Container("c1");
+        var conf = cni.Conf();
+        var r = cni.Ok("ADD", conf, "ctr1", c1);
+        var del = RunRedirected("DEL", CniLab.WithPrev(conf, r), "ctr1", c1, ">&-");
+        Assert.True(del.ExitCode == 0, $"DEL with a closed stdout: exit {del.ExitCode}: {del.Stderr}");
+        Assert.Empty(Lab.TetherJson("ls").AsArray());
+    }
+
+    [Fact]
+    public void AnErrorThatCannotBeWrittenToStdoutIsStillSaidOnStderr()
+    {
+        // The runtime gets no error object: stderr is all it (and its log) has, and "cannot write to stdout" alone
+        // drops why the ADD failed.
+        var c1 = cni.Container("c1");
+        var conf = cni.Conf();
+        conf["dns"] = JsonNode.Parse("""{"nameservers":["10.1"]}""");
+        var r = RunRedirected("ADD", conf, "ctr1", c1, ">/dev/full");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("nameserver", r.Stderr);
+        Assert.Contains("10.1", r.Stderr);
+    }
+
     public static TheoryData<string, int> BadAdds() => new()
     {
         { "version 0.2.0", 1 },
         { "version 2.0.0", 1 },
         { "no version", 1 },
         { "bad json", 6 },
+        { "v4-mapped hostIP", 7 },
         { "wrong json type", 6 },
         { "wrong json type nested", 6 },
         { "no container id", 4 },
@@ -157,6 +194,8 @@ public class CniCommandTests : IDisposable
             case "version 2.0.0": conf["cniVersion"] = "2.0.0"; break;
             case "no version": conf.Remove("cniVersion"); break;
             case "bad json": input = JsonValue.Create("{\"cniVersion\": ")!; break;
+            // Refused as a bad config (7), not as the generic failure 100 with .NET's "(Parameter 'HostIp')".
+            case "v4-mapped hostIP": conf["runtimeConfig"] = JsonNode.Parse("""{"portMappings":[{"hostPort":8080,"containerPort":80,"hostIP":"::ffff:127.0.0.1"}]}"""); break;
             case "wrong json type": conf["name"] = 5; break;
             case "wrong json type nested": conf["runtimeConfig"] = JsonNode.Parse("""{"portMappings":[{"hostPort":"80","containerPort":80}]}"""); break;
             case "no container id": cid = null; break;

@@ -37,6 +37,22 @@ public sealed class CliHelpTests
         finally { File.Delete(file); }
     }
 
+    [Theory]
+    [InlineData("")]     // what the kernel gives a program started with an empty argv (Linux 5.18+), or exec -a ''
+    [InlineData("/")]
+    [InlineData(".")]
+    public void HelpWhateverArgv0(string argv0)
+    {
+        // The front hands tether-cli its own argv[0]; one System.CommandLine cannot take as a command name must not
+        // abort the help with an unhandled exception (exit 134 and a stack trace).
+        foreach (var args in new[] { "--help", "network --help", "--version" })
+        {
+            var r = Sh.Try("bash", "-c", $"exec -a '{argv0}' \"$0\" {args}", Paths.TetherBinary);
+            Assert.True(r.ExitCode == 0, $"argv[0] \"{argv0}\", {args}: exit {r.ExitCode}: {r.Stderr}");
+            Assert.DoesNotContain("Unhandled exception", r.Stderr);
+        }
+    }
+
     [Fact]
     public void UsageErrorsAreOneLineAndExit2()
     {

@@ -78,6 +78,25 @@ public sealed class FrontTests : IDisposable
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
     }
 
+    [Theory]
+    [InlineData(">/dev/full", "No space left on device")]
+    [InlineData(">&-", "Bad file descriptor")]
+    public void TetherCliSaysWhichIdItCouldNotWriteAsTheFrontDoes(string redirect, string error)
+    {
+        // No tetherd (and a network that needs none): tether-cli does the create and the rm. The sandbox exists all the
+        // same, so the line must name it, as the front's does ("cannot write \"ID\" to stdout: ..."), not say
+        // "No space left on device" alone, or "Access to the path is denied." (.NET's words for EBADF) for a closed stdout.
+        Sh.Result Redirected(params string[] args) => Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", "TETHER_RESOLV_CONF=/dev/null",
+            "sh", "-c", $"exec \"$0\" \"$@\" {redirect}", Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, .. args]);
+        var create = Redirected("create", "--name", "s1", "--network", "none");
+        Assert.Equal(1, create.ExitCode);
+        Assert.Matches($"^tether: cannot write \"[0-9a-f]{{64}}\" to stdout: {error}$", create.Stderr.Trim());
+        var rm = Redirected("rm", "s1");
+        Assert.Equal(1, rm.ExitCode);
+        Assert.Equal($"tether: cannot write \"s1\" to stdout: {error}", rm.Stderr.Trim());
+        Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
+    }
+
     [Fact]
     public void LinesTheFrontDoesNotReadExactlyGoToTetherCli()
     {

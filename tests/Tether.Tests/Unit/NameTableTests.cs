@@ -187,6 +187,18 @@ public sealed class NameTableTests
     }
 
     [Theory]
+    [InlineData("db:[10.77.0.10")]          // an unbalanced bracket: docker (opts.ValidateExtraHost) strips only a matched pair
+    [InlineData("db:10.77.0.10]")]
+    [InlineData("db:]10.77.0.10[")]
+    [InlineData("db:[[2001:db8::1]]")]      // two pairs
+    [InlineData("db:[2001:db8::1")]
+    public void AddHostTakesBracketsOnlyAsOnePairAroundTheAddress(string spec)
+    {
+        var e = Assert.Throws<TetherException>(() => new DnsOptions([], [], [spec], null).Validate());
+        Assert.StartsWith($"invalid --add-host \"{spec}\"", e.Message);
+    }
+
+    [Theory]
     [InlineData("a", true)]
     [InlineData("web.svc-1.example_x", true)]
     [InlineData("", false)]
