@@ -30,10 +30,17 @@ static class Cli
     public static int Run(string[] args)
     {
         const string about = "Tether: container networking for Linux (networks, IPAM, sandboxes, NAT, published ports)";
-        // RootCommand adds --help and --version, and the help option reads its description from System.CommandLine's
-        // resources: that lookup (reflection over assembly attributes) was 10-15% of the CPU of a create or rm. A line
-        // that asks for neither (a response file, @FILE, may) gets a plain root command with the same options and subcommands.
-        var root = args.Any(a => a is "-h" or "--help" or "-?" or "/h" or "/?" or "--version" || a.StartsWith('@')) ? new RootCommand(about) : new Command("tether", about);
+        Console.SetOut(new StdoutWriter());
+        // A plain command named tether, not RootCommand, which takes its name from argv[0] (tether-cli, as the front execs
+        // it, or nothing: an empty argv[0] made it throw). --help and --version are added only to a line that may ask for
+        // them (a response file, @FILE, may): the help option reads its description from System.CommandLine's resources,
+        // and that lookup (reflection over assembly attributes) was 10-15% of the CPU of a create or rm.
+        var root = new Command("tether", about);
+        if (args.Any(a => a is "-h" or "--help" or "-?" or "/h" or "/?" or "--version" || a.StartsWith('@')))
+        {
+            root.Options.Add(new System.CommandLine.Help.HelpOption());
+            root.Options.Add(new VersionOption());
+        }
         root.Options.Add(StateDir);
         root.Options.Add(RunDir);
         // Only the command named on the line is built when there is one (every tether process builds its command tree

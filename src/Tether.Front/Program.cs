@@ -7,7 +7,6 @@ using Tether.Linux;
 // exactly as the full command line would, is tether-cli's, with the same arguments.
 if (FastPath.TryRun(args) is { } exit) return exit;
 var cli = FrontProcess.Env("TETHER_CLI_BIN") ?? FrontProcess.Beside("tether-cli");
-// argv[0] stays the one this process was started with: tether-cli's help names the command as the user typed it.
-var errno = FrontProcess.Exec(cli, args, Environment.GetCommandLineArgs()[0]);
+var errno = FrontProcess.Exec(cli, args);
 FrontProcess.WriteLine(2, $"tether: cannot run {cli} (the full command line): errno {errno}");
 return 127;

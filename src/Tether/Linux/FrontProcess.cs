@@ -80,13 +80,12 @@ public static unsafe class FrontProcess
         return path[..(path.LastIndexOf('/') + 1)] + name;
     }
 
-    /// <summary>Replaces this process with <paramref name="path"/> (argv[0] <paramref name="argv0"/>, or the path when null,
-    /// then <paramref name="args"/>), the environment and file descriptors unchanged (execv(3)). Returns only when that
-    /// fails, with errno.</summary>
-    public static int Exec(string path, IReadOnlyList<string> args, string? argv0 = null)
+    /// <summary>Replaces this process with <paramref name="path"/> (argv[0] the path, then <paramref name="args"/>), the
+    /// environment and file descriptors unchanged (execv(3)). Returns only when that fails, with errno.</summary>
+    public static int Exec(string path, IReadOnlyList<string> args)
     {
         var strings = new byte[args.Count + 1][];
-        strings[0] = Encoding.UTF8.GetBytes((argv0 ?? path) + "\0");
+        strings[0] = Encoding.UTF8.GetBytes(path + "\0");
         for (var i = 0; i < args.Count; i++) strings[i + 1] = Encoding.UTF8.GetBytes(args[i] + "\0");
         var handles = new GCHandle[strings.Length];
         var argv = stackalloc byte*[strings.Length + 1];
@@ -98,8 +97,7 @@ public static unsafe class FrontProcess
                 argv[i] = (byte*)handles[i].AddrOfPinnedObject();
             }
             argv[strings.Length] = null;
-            var file = Encoding.UTF8.GetBytes(path + "\0");
-            fixed (byte* f = file) Libc.execv(f, argv);
+            Libc.execv(argv[0], argv);
             return Marshal.GetLastPInvokeError();
         }
         finally
