@@ -65,11 +65,14 @@ static class ThinClient
     }
 
     /// <summary>Writes the plugin's output to stdout and returns <paramref name="exit"/>; when stdout fails (closed, a full
-    /// disk), says so on stderr and returns 1, so that the runtime does not take the missing result for a success.</summary>
+    /// disk), writes the output and a line saying so to stderr and returns 1, so that the runtime does not take the
+    /// missing result for a success.</summary>
     static int Emit(ReadOnlySpan<byte> output, int exit)
     {
         var errno = FrontProcess.WriteAll(1, output);
         if (errno == 0) return exit;
+        // The runtime gets no result or error object: its log gets it from stderr instead.
+        FrontProcess.WriteAll(2, output);
         FrontProcess.WriteLine(2, $"tether-cni: cannot write to stdout: {Marshal.GetPInvokeErrorMessage(errno)}");
         return 1;
     }

@@ -48,16 +48,16 @@ public static partial class Plugin
     /// <summary>tether-cni's command in its own process: the process's CNI_* variables, stdin and stdout, a fresh engine per command.</summary>
     public static int Run()
     {
-        // Run below turns every failure into the spec's error object on stdout; what escapes it is stdout itself failing
-        // (closed, a full disk). The runtime gets no result then, so it hears of it by the exit code and stderr.
+        // Run below turns every failure into the spec's error object on stdout, but for stdout itself failing (closed, a
+        // full disk): the runtime gets no result then, so it hears of it by the exit code and stderr.
         try
         {
-            using var stdout = Console.OpenStandardOutput();
+            using var stdout = new LazyStdout();
             return Run(Environment.GetEnvironmentVariable, ReadStdin(), stdout, CniEngineHost.Own);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (StdoutException e)
         {
-            Console.Error.WriteLine($"tether-cni: cannot write to stdout: {(e.InnerException ?? e).Message}");
+            Console.Error.WriteLine($"tether-cni: cannot write to stdout: {e.Message}");
             return 1;
         }
     }
@@ -103,13 +103,51 @@ public static partial class Plugin
             stdout.Write(Encoding.UTF8.GetBytes(e.Output));
             return 1;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not (OutOfMemoryException or StdoutException))
         {
             var (code, msg, details) = Classify(e);
-            CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details });
+            try { CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details }); }
+            catch (StdoutException)
+            {
+                // The runtime will get no error object: its log gets the error from stderr instead.
+                Console.Error.WriteLine($"tether-cni: error {code}: {msg}");
+                throw;
+            }
             return 1;
         }
     }
+
+    /// <summary>Standard output, opened at the first write: a command that prints nothing (a DEL that succeeds, SPEC.md
+    /// "DEL") does not need it, so a closed stdout does not stop it.</summary>
+    sealed class LazyStdout : Stream
+    {
+        Stream? stdout;
+        Stream Out => stdout ??= Console.OpenStandardOutput();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            try { Out.Write(buffer); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StdoutException(e); }
+        }
+        public override void Flush() => stdout?.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) stdout?.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Standard output failed (closed: .NET's UnauthorizedAccessException for EBADF; a full disk); the message is
+    /// the system's (e.g. "Bad file descriptor").</summary>
+    sealed class StdoutException(Exception cause) : IOException((cause.InnerException ?? cause).Message, cause);
 
     static NetConf Decode(byte[] stdin)
     {
@@ -364,6 +402,8 @@ public static partial class Plugin
             IPAddress? hostIp = null;
             if (p.HostIp is { Length: > 0 } h && (hostIp = Cidr.TryParseAddress(h)) is null)
                 throw new CniException(CniException.InvalidNetworkConfig, $"portMappings: hostIP \"{h}\" is not an address");
+            if (hostIp is { IsIPv4MappedToIPv6: true })
+                throw new CniException(CniException.InvalidNetworkConfig, $"portMappings: hostIP \"{p.HostIp}\" is an IPv4-mapped IPv6 address; give the IPv4 address ({hostIp.MapToIPv4()})");
             if (hostIp is not null && (hostIp.Equals(IPAddress.Any) || hostIp.Equals(IPAddress.IPv6Any))) hostIp = null;
             return new PortBinding(hostIp, p.HostPort, p.ContainerPort, proto);
         }
@@ -466,8 +506,9 @@ public static partial class Plugin
             var bits = net.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
             var first = Num(net.BaseAddress);
             var last = first + ((UInt128.One << (bits - net.PrefixLength)) - 1);
-            if (start is not null && Cidr.TryParseAddress(start) is null || end is not null && Cidr.TryParseAddress(end) is null)
-                throw new CniException(CniException.InvalidNetworkConfig, $"ipam.rangeStart/rangeEnd \"{start}\"-\"{end}\" are not addresses");
+            foreach (var (field, value) in new[] { ("rangeStart", start), ("rangeEnd", end) })
+                if (value is not null && Cidr.TryParseAddress(value) is null)
+                    throw new CniException(CniException.InvalidNetworkConfig, $"ipam.{field} \"{value}\" is not an address");
             var lo = start is null ? first : Num(IPAddress.Parse(start));
             var hi = end is null ? last : Num(IPAddress.Parse(end));
             if (lo < first || hi > last || hi < lo)

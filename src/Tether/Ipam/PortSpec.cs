@@ -71,6 +71,8 @@ public static class PortSpec
             var ip = Cidr.TryParseAddress(ipText);
             if (ip is null || ip.AddressFamily != AddressFamily.InterNetworkV6)
                 throw Error(spec, $"host IP \"{ipText}\" is not an IPv6 address");
+            if (ip.IsIPv4MappedToIPv6)
+                throw Error(spec, $"host IP \"{ipText}\" is an IPv4-mapped IPv6 address; give the IPv4 address ({ip.MapToIPv4()}) without brackets");
             hostIp = ip;
             if (close + 1 >= body.Length || body[close + 1] != ':')
                 throw Error(spec, $"expected \":\" after \"[{ipText}]\"; the form is {Shape}");

@@ -93,7 +93,7 @@ public class CniCommandTests : IDisposable
         var path = Path.Combine(Path.GetDirectoryName(CniLab.Binary)!, plugin);
         var r = Sh.TryWithInput("{\"cniVersion\":\"1.0.0\"}", ["env", "-i", "CNI_COMMAND=VERSION", "sh", "-c", $"exec \"$0\" {redirect}", path]);
         Assert.Equal(1, r.ExitCode);
-        Assert.Equal($"tether-cni: cannot write to stdout: {error}", r.Stderr.Trim());
+        Assert.EndsWith($"\ntether-cni: cannot write to stdout: {error}", "\n" + r.Stderr.Trim());
     }
 
     /// <summary>Runs tether-cni like <see cref="CniLab.Run"/>, its stdout redirected by the shell (<c>&gt;&amp;-</c>, <c>&gt;/dev/full</c>).</summary>

@@ -96,6 +96,7 @@ public class PortSpecTests
     [InlineData("[127.0.0.1]:8080:80", "host IP \"127.0.0.1\" is not an IPv6 address")]
     [InlineData("[]:8080:80", "host IP \"\" is not an IPv6 address")]
     [InlineData("[fe80::1%eth0]:8080:80", "host IP \"fe80::1%eth0\" is not an IPv6 address")]
+    [InlineData("[::ffff:127.0.0.1]:8080:80", "host IP \"::ffff:127.0.0.1\" is an IPv4-mapped IPv6 address; give the IPv4 address (127.0.0.1) without brackets")]
     public void Errors_name_the_spec_and_the_problem(string spec, string problem)
     {
         var e = Assert.Throws<PortSpecException>(() => PortSpec.Parse(spec));
