@@ -18,8 +18,9 @@ only=tether,cni,netavark,lower
 while [ $# -gt 0 ]; do
   case "$1" in
     --doc) doc=1 ;;
-    --only) only=$2; args+=("$1" "$2"); shift ;;
-    --counts|--enter|--pause) args+=("$1" "$2"); shift ;;
+    --only|--counts|--enter|--pause) [ $# -ge 2 ] || { echo "bench/run.sh: $1 needs a value" >&2; exit 2; }
+      [ "$1" = --only ] && only=$2
+      args+=("$1" "$2"); shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -41,7 +42,7 @@ fi
 
 # Tether: build it when it is missing or older than its sources.
 if [[ ",$only," == *",tether,"* ]]; then
-  if [ ! -x artifacts/bin/tether ] || [ -n "$(find src -newer artifacts/bin/tether -type f -print -quit)" ]; then ./build.sh; fi
+  if [ ! -x artifacts/bin/tether ] || [ -n "$(find src \( -name obj -o -name bin \) -prune -o -newer artifacts/bin/tether -type f -print -quit)" ]; then ./build.sh; fi
 fi
 
 run_id=$$

@@ -18,6 +18,9 @@ public sealed class Round(string impl, int count)
     /// remove returned: work the command left to the kernel (deferred frees, namespace teardown) and its daemons.</summary>
     public double[] AfterCreateMs { get; } = new double[count];
     public double[] AfterRemoveMs { get; } = new double[count];
+    /// <summary>Mean CPU time (ms) of pauses after no command, one after each k's commands: what the rest of the machine
+    /// (the harness, tetherd's timers, other jobs) does in a pause anyway.</summary>
+    public double IdlePauseMs { get; set; }
     public double ProcsPerCreate { get; set; }
     public double ProcsPerRemove { get; set; }
     public long PeakRssKiB { get; set; }
@@ -99,7 +102,7 @@ public static class Program
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--counts": counts = Next().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
+                case "--counts": counts = Next().Split(',').Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : -1).ToArray(); break;
                 case "--only": only = Next().Split(','); break;
                 case "--tether": tether = Next(); break;
                 case "--work": work = Next(); break;
@@ -108,7 +111,7 @@ public static class Program
                 case "--csv": csv = Next(); break;
                 case "--markdown": markdown = Next(); break;
                 case "--selftest": selftest = true; break;
-                case "--pause": pauseMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--pause": pauseMs = int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= 1000 ? ms : -1; break;
                 case "--enter": enter = Next() switch { "setns" => Enter.Setns, "nsenter" => Enter.Nsenter, var v => throw new ArgumentException($"--enter {v}: setns or nsenter") }; break;
                 default:
                     Console.Error.WriteLine($"tether-bench: unknown option {args[i]}");
@@ -118,6 +121,7 @@ public static class Program
         }
         if (only.FirstOrDefault(o => !AllImpls.Contains(o)) is { } bad) { Console.Error.WriteLine($"tether-bench: unknown implementation {bad}"); return 2; }
         if (counts.Any(c => c < 1 || c > 5000)) { Console.Error.WriteLine("tether-bench: counts must be 1..5000"); return 2; }
+        if (pauseMs < 0) { Console.Error.WriteLine("tether-bench: --pause must be 0..1000 (ms)"); return 2; }
         if (Environment.UserName != "root") { Console.Error.WriteLine("tether-bench: needs root (it makes network namespaces)"); return 2; }
         var root = RepoRoot();
         tether ??= Path.Combine(root, "artifacts", "bin", "tether");
@@ -226,9 +230,10 @@ public static class Program
         }
         IEnumerable<Round> Live(int k) => Enumerable.Range(0, rounds.Count).Select(i => rounds[(i + k) % rounds.Count]).Where(r => r.Error == null);
         // Times one step (create or remove) of sandbox k = 1..n in every live lab, the labs interleaved per k.
+        var idle = new List<double>();
         void TimeEach(Action<Impl, int> step, Func<Round, double[]> times, Func<Round, double[]> after)
         {
-            for (int k = 1; k <= n; k++)
+            for (int k = 1; k <= n; k++, idle.Add(Pause()))
                 foreach (var round in Live(k))
                     try
                     {
@@ -290,6 +295,7 @@ public static class Program
                     round.Checked += VerifyRemoved(impl, lab, n);
                     round.PeakRssKiB = lab.Run.PeakRssKiB;
                     round.PeakRssProgram = lab.Run.PeakRssProgram;
+                    round.IdlePauseMs = idle.Count > 0 ? idle.Average() : 0;
                     if (impl.Resident() is { } res) round.Resident = (res.Name, res.PeakRssKiB, (res.CpuMs - round.ResidentCpuBeforeMs) / n);
                 }
                 catch (Exception e) { Fail(round, e); }
@@ -434,8 +440,10 @@ public static class Program
     static string? AfterLine(List<Round> rounds, int n, string[] ordered)
     {
         var done = ordered.Select(id => rounds.FirstOrDefault(r => r.Impl == id && r.Count == n && r.Error == null)).OfType<Round>().ToList();
-        if (pauseMs == 0 || done.Count == 0) return null;
-        return $"CPU the machine spent in the {pauseMs} ms pause after each timed command (mean over the {n}, ms, after a create / after a remove): " +
+        // /proc/stat counts in 10 ms ticks: a mean over a handful of pauses says nothing.
+        if (pauseMs == 0 || done.Count == 0 || n < 100) return null;
+        return $"CPU the machine spent in the {pauseMs} ms pause after each timed command (mean over the {n}, ms, after a create / after a remove; " +
+               $"{F(done[0].IdlePauseMs)} in a pause after no command): " +
                string.Join(", ", done.Select(r => $"{Titles[r.Impl]} {F(r.AfterCreateMs.Average())} / {F(r.AfterRemoveMs.Average())}")) + ".";
     }
 
