@@ -106,19 +106,14 @@ public static partial class Plugin
         catch (Exception e) when (e is not (OutOfMemoryException or StdoutException))
         {
             var (code, msg, details) = Classify(e);
-            try { CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details }); }
-            catch (StdoutException)
-            {
-                // The runtime will get no error object: its log gets the error from stderr instead.
-                Console.Error.WriteLine($"tether-cni: error {code}: {msg}");
-                throw;
-            }
+            CniJsonText.Write(stdout, new ErrorResult { CniVersion = version is not null && SupportedVersions.Contains(version) ? version : LatestVersion, Code = code, Msg = msg, Details = details });
             return 1;
         }
     }
 
     /// <summary>Standard output, opened at the first write: a command that prints nothing (a DEL that succeeds, SPEC.md
-    /// "DEL") does not need it, so a closed stdout does not stop it.</summary>
+    /// "DEL") does not need it, so a closed stdout does not stop it. What cannot be written (a result, an error object, a
+    /// delegated plugin's output) goes to stderr instead, for the runtime's log, before <see cref="StdoutException"/>.</summary>
     sealed class LazyStdout : Stream
     {
         Stream? stdout;
@@ -132,7 +127,17 @@ public static partial class Plugin
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             try { Out.Write(buffer); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StdoutException(e); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                try
+                {
+                    using var stderr = Console.OpenStandardError();
+                    stderr.Write(buffer);
+                    if (buffer.Length > 0 && buffer[^1] != (byte)'\n') stderr.WriteByte((byte)'\n');
+                }
+                catch (Exception gone) when (gone is IOException or UnauthorizedAccessException) { }   // stderr gone too: the exit code is all that is left
+                throw new StdoutException(e);
+            }
         }
         public override void Flush() => stdout?.Flush();
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();

@@ -132,6 +132,35 @@ public class CniCommandTests : IDisposable
         Assert.Contains("10.1", r.Stderr);
     }
 
+    [Fact]
+    public void AResultThatCannotBeWrittenToStdoutIsStillSaidOnStderr()
+    {
+        // The ADD happened (the attachment exists) but the runtime gets no result: stderr is all its log has. Through
+        // tetherd the front writes the result there; tether-cni-local said only "cannot write to stdout" (break2).
+        var c1 = cni.Container("c1");
+        var r = RunRedirected("ADD", cni.Conf(), "ctr1", c1, ">/dev/full");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("\"10.77.0.", r.Stderr);
+        Assert.Contains("\"interfaces\"", r.Stderr);
+    }
+
+    [Fact]
+    public void ADelegatedIpamErrorThatCannotBeWrittenToStdoutIsStillSaidOnStderr()
+    {
+        // host-local's own error object (here its version refusal or its range check) is passed through as the plugin's
+        // output; with stdout full, tether-cni-local dropped it and said only "cannot write to stdout" (break2).
+        var c1 = cni.Container("c1");
+        var conf = cni.Conf("1.0.0");
+        conf["ipam"] = JsonNode.Parse($$"""{"type":"host-local","ranges":[[{"subnet":"10.78.0.0/24","rangeStart":"10.79.0.5"}]],"dataDir":"{{Lab.StateDir}}/hl"}""");
+        var shown = cni.Run("ADD", conf, "ctr1", c1);
+        Assert.Equal(1, shown.Exit);
+        var msg = (string)shown.Json!["msg"]!;
+        var r = RunRedirected("ADD", conf, "ctr1", c1, ">/dev/full");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(msg, r.Stderr);
+    }
+
+
     public static TheoryData<string, int> BadAdds() => new()
     {
         { "version 0.2.0", 1 },

@@ -88,6 +88,20 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public void ADetachedDaemonKeepsNoneOfTheCallersFiles()
+    {
+        // A daemon outlives its caller: a descriptor it inherits beyond 0-2 (a pipe a script or a runtime left open)
+        // keeps that pipe open for as long as tetherd runs: `tether daemon start 3>&1 | cat` never ended (break2).
+        var marker = Path.Combine(lab.RunDir, "caller-fd7");
+        var r = Sh.Try("nsenter", $"--net={lab.NsPath}", "--", "env", "TETHER_RESOLV_CONF=/dev/null", "sh", "-c", "exec 7>\"$0\"; exec \"$@\"", marker,
+            Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, "daemon", "start");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var pid = Rest("GET", "/health").Body!["Pid"]!.GetValue<int>();
+        var held = Directory.GetFiles($"/proc/{pid}/fd").Select(fd => new FileInfo(fd).LinkTarget).ToList();
+        Assert.DoesNotContain(marker, held);
+    }
+
+    [Fact]
     public void SigtermStopsItCleanly()
     {
         lab.TetherOk("network", "create", "a");

@@ -97,6 +97,38 @@ public sealed class FrontTests : IDisposable
         Assert.Equal("[]", lab.TetherOk("ls", "--format", "json").Trim());
     }
 
+    [Theory]
+    [InlineData("2>/dev/full")]
+    [InlineData("2>&-")]
+    [InlineData(">/dev/full 2>/dev/full")]
+    public void AnErrorWithNowhereToSayItIsStillExit1NotAnAbort(string redirect)
+    {
+        // The error line cannot be written (stderr full or closed): the exit code is all the caller gets, and it was
+        // 134 (SIGABRT, .NET's unhandled exception) for a usage error, a missing sandbox, a taken name (break2).
+        Sh.Result Redirected(params string[] args) => Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", "TETHER_RESOLV_CONF=/dev/null",
+            "sh", "-c", $"exec \"$0\" \"$@\" {redirect}", Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, .. args]);
+        Assert.Equal(1, Redirected("inspect", "nosuch").ExitCode);
+        if (redirect.StartsWith('>')) Assert.Equal(1, Redirected("ls").ExitCode);   // stdout full too: the table is lost
+        lab.TetherOk("network", "create", "n1");
+        Assert.Equal(1, Redirected("network", "create", "n1").ExitCode);
+        Assert.NotEqual(134, Redirected("bogus").ExitCode);
+    }
+
+    [Fact]
+    public void PruneSaysWhichNetworksItRemovedWhenItCannotPrintThem()
+    {
+        // rm names every sandbox whose line it could not print; prune removed both networks and named only its header,
+        // "cannot write \"Deleted Networks:\" to stdout" (break2).
+        lab.TetherOk("network", "create", "pr1");
+        lab.TetherOk("network", "create", "pr2");
+        var r = Sh.Try(["nsenter", $"--net={lab.NsPath}", "--", "env", "TETHER_RESOLV_CONF=/dev/null", "sh", "-c", "exec \"$0\" \"$@\" >/dev/full",
+            Paths.TetherBinary, "--state-dir", lab.StateDir, "--run-dir", lab.RunDir, "network", "prune"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.DoesNotContain("pr1", lab.TetherOk("network", "ls"));
+        Assert.Contains("pr1", r.Stderr);
+        Assert.Contains("pr2", r.Stderr);
+    }
+
     [Fact]
     public void LinesTheFrontDoesNotReadExactlyGoToTetherCli()
     {
