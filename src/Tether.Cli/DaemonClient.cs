@@ -168,6 +168,8 @@ static class DaemonClient
         if (!File.Exists(Binary)) throw new TetherException($"tetherd not found at {Binary} (set TETHER_DAEMON_BIN)");
         if (System.Text.Encoding.UTF8.GetByteCount(SocketPath(p)) > UnixStream.MaxPathBytes)
             throw new TetherException($"cannot start tetherd: its socket path \"{SocketPath(p)}\" is longer than {UnixStream.MaxPathBytes} bytes (use a shorter --run-dir)");
+        // The daemon outlives this command: it must not hold its caller's files (pipes the caller waits on to end).
+        FrontProcess.KeepDescriptorsFromChildren();
         using var child = Process.Start(psi)!;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)

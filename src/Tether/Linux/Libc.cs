@@ -110,6 +110,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int execv(byte* path, byte** argv);
 
+    /// <summary>close_range(2) flag (linux/close_range.h): mark the descriptors close-on-exec instead of closing them.</summary>
+    public const uint CLOSE_RANGE_CLOEXEC = 1u << 2;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int close_range(uint first, uint last, uint flags);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(int dirfd, string path, int flags, uint mask, void* buf);
 
