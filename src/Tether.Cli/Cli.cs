@@ -31,6 +31,7 @@ static class Cli
     {
         const string about = "Tether: container networking for Linux (networks, IPAM, sandboxes, NAT, published ports)";
         Console.SetOut(new StdoutWriter());
+        Console.SetError(new StdoutWriter(stderr: true));
         // A plain command named tether, not RootCommand, which takes its name from argv[0] (tether-cli, as the front execs
         // it, or nothing: an empty argv[0] made it throw). --help and --version are added only to a line that may ask for
         // them (a response file, @FILE, may): the help option reads its description from System.CommandLine's resources,
@@ -220,10 +221,16 @@ static class Cli
             {
                 using var engine = Engine(p);
                 var removed = engine.PruneNetworks();
-                if (removed.Count > 0)
+                if (removed.Count == 0) return 0;
+                try
                 {
                     Console.WriteLine("Deleted Networks:");
                     foreach (var n in removed) Console.WriteLine(n);
+                }
+                catch (IOException e)
+                {
+                    // Removed all the same: say which, as rm does for each name it could not print.
+                    throw new IOException($"{e.Message} (removed: {string.Join(", ", removed)})", e);
                 }
                 return 0;
             });

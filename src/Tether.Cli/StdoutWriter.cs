@@ -3,13 +3,15 @@ using System.Text;
 namespace Tether.Cli;
 
 /// <summary>
-/// tether-cli's standard output (<see cref="Console.SetOut"/>): UTF-8, flushed at every write, opened at the first
-/// one. A write that fails (a closed stdout, a full disk) throws an <see cref="IOException"/> whose message names the
-/// line that was lost (<c>cannot write "ID" to stdout: No space left on device</c>), as the front's does: a create
-/// that made its sandbox must say which one when it cannot print the id. A reader that went away (EPIPE) is not a
-/// failure: .NET's console stream drops the write, as for every .NET program.
+/// tether-cli's standard output (<see cref="Console.SetOut"/>) or error (<see cref="Console.SetError"/>): UTF-8,
+/// flushed at every write, opened at the first one. On stdout, a write that fails (a closed stdout, a full disk)
+/// throws an <see cref="IOException"/> whose message names the line that was lost (<c>cannot write "ID" to stdout: No
+/// space left on device</c>), as the front's does: a create that made its sandbox must say which one when it cannot
+/// print the id. On stderr such a failure is dropped: there is nowhere left to say it, and the exit code still
+/// tells (an error line that could not be written used to abort the process, exit 134). A reader that went away
+/// (EPIPE) is not a failure: .NET's console stream drops the write, as for every .NET program.
 /// </summary>
-sealed class StdoutWriter : TextWriter
+sealed class StdoutWriter(bool stderr = false) : TextWriter
 {
     StreamWriter? writer;
 
@@ -23,7 +25,8 @@ sealed class StdoutWriter : TextWriter
 
     void Guard(string? text, Action<StreamWriter> write)
     {
-        try { write(writer ??= new StreamWriter(Console.OpenStandardOutput(), Encoding) { AutoFlush = true }); }
+        try { write(writer ??= new StreamWriter(stderr ? Console.OpenStandardError() : Console.OpenStandardOutput(), Encoding) { AutoFlush = true }); }
+        catch (Exception e) when (stderr && e is IOException or UnauthorizedAccessException) { }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A closed stdout: opening it fails with EBADF, which .NET reports as access denied around the IOException.
