@@ -102,7 +102,11 @@ public static class Program
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--counts": counts = Next().Split(',').Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : -1).ToArray(); break;
+                case "--counts":
+                    var list = Next();
+                    counts = list.Split(',').Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : -1).ToArray();
+                    if (counts.Any(c => c < 1 || c > 5000)) { Console.Error.WriteLine($"tether-bench: --counts \"{list}\": each count must be 1..5000"); return 2; }
+                    break;
                 case "--only": only = Next().Split(','); break;
                 case "--tether": tether = Next(); break;
                 case "--work": work = Next(); break;
@@ -111,17 +115,22 @@ public static class Program
                 case "--csv": csv = Next(); break;
                 case "--markdown": markdown = Next(); break;
                 case "--selftest": selftest = true; break;
-                case "--pause": pauseMs = int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= 1000 ? ms : -1; break;
-                case "--enter": enter = Next() switch { "setns" => Enter.Setns, "nsenter" => Enter.Nsenter, var v => throw new ArgumentException($"--enter {v}: setns or nsenter") }; break;
+                case "--pause":
+                    var pause = Next();
+                    if (!int.TryParse(pause, NumberStyles.None, CultureInfo.InvariantCulture, out pauseMs) || pauseMs > 1000) { Console.Error.WriteLine($"tether-bench: --pause \"{pause}\": 0..1000 (ms)"); return 2; }
+                    break;
+                case "--enter":
+                    var how = Next();
+                    if (how is not ("setns" or "nsenter")) { Console.Error.WriteLine($"tether-bench: --enter \"{how}\": setns or nsenter"); return 2; }
+                    enter = how == "setns" ? Enter.Setns : Enter.Nsenter;
+                    break;
                 default:
                     Console.Error.WriteLine($"tether-bench: unknown option {args[i]}");
                     Console.Error.WriteLine("usage: tether-bench [--counts 1,100,500] [--only tether,cni,netavark,lower] [--tether PATH] [--work DIR] [--run-id ID] [--pause MS] [--markdown FILE] [--doc docs/PERFORMANCE.md] [--csv FILE]");
                     return 2;
             }
         }
-        if (only.FirstOrDefault(o => !AllImpls.Contains(o)) is { } bad) { Console.Error.WriteLine($"tether-bench: unknown implementation {bad}"); return 2; }
-        if (counts.Any(c => c < 1 || c > 5000)) { Console.Error.WriteLine("tether-bench: counts must be 1..5000"); return 2; }
-        if (pauseMs < 0) { Console.Error.WriteLine("tether-bench: --pause must be 0..1000 (ms)"); return 2; }
+        if (only.FirstOrDefault(o => !AllImpls.Contains(o)) is { } bad) { Console.Error.WriteLine($"tether-bench: --only: unknown implementation \"{bad}\" (tether, cni, netavark, lower)"); return 2; }
         if (Environment.UserName != "root") { Console.Error.WriteLine("tether-bench: needs root (it makes network namespaces)"); return 2; }
         var root = RepoRoot();
         tether ??= Path.Combine(root, "artifacts", "bin", "tether");
