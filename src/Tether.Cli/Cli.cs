@@ -30,8 +30,8 @@ static class Cli
     public static int Run(string[] args)
     {
         const string about = "Tether: container networking for Linux (networks, IPAM, sandboxes, NAT, published ports)";
-        Console.SetOut(new StdoutWriter());
-        Console.SetError(new StdoutWriter(stderr: true));
+        Console.SetOut(new ConsoleWriter());
+        Console.SetError(new ConsoleWriter(stderr: true));
         // A plain command named tether, not RootCommand, which takes its name from argv[0] (tether-cli, as the front execs
         // it, or nothing: an empty argv[0] made it throw). --help and --version are added only to a line that may ask for
         // them (a response file, @FILE, may): the help option reads its description from System.CommandLine's resources,

@@ -82,9 +82,8 @@ public static unsafe class FrontProcess
 
     /// <summary>Marks every descriptor above 2 close-on-exec (close_range(2), Linux 5.11): the programs this process starts
     /// from now on get none of the files its caller left open (a shell's <c>3&gt;&amp;1</c> kept open by a daemon would keep
-    /// the caller's pipe from ever ending). Returns 0, or errno.</summary>
-    public static int KeepDescriptorsFromChildren() =>
-        Libc.close_range(3, uint.MaxValue, Libc.CLOSE_RANGE_CLOEXEC) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    /// the caller's pipe from ever ending). Best effort: on an older kernel nothing changes.</summary>
+    public static void KeepDescriptorsFromChildren() => Libc.close_range(3, uint.MaxValue, Libc.CLOSE_RANGE_CLOEXEC);
 
     /// <summary>Replaces this process with <paramref name="path"/> (argv[0] the path, then <paramref name="args"/>), the
     /// environment and file descriptors unchanged (execv(3)). Returns only when that fails, with errno.</summary>

@@ -11,7 +11,7 @@ namespace Tether.Cli;
 /// tells (an error line that could not be written used to abort the process, exit 134). A reader that went away
 /// (EPIPE) is not a failure: .NET's console stream drops the write, as for every .NET program.
 /// </summary>
-sealed class StdoutWriter(bool stderr = false) : TextWriter
+sealed class ConsoleWriter(bool stderr = false) : TextWriter
 {
     StreamWriter? writer;
 
