@@ -57,7 +57,8 @@ public static partial class Plugin
         }
         catch (StdoutException e)
         {
-            Console.Error.WriteLine($"tether-cni: cannot write to stdout: {e.Message}");
+            try { Console.Error.WriteLine($"tether-cni: cannot write to stdout: {e.Message}"); }
+            catch (Exception gone) when (gone is IOException or UnauthorizedAccessException) { }   // stderr gone too: the exit code tells
             return 1;
         }
     }
